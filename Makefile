@@ -1,0 +1,43 @@
+# TerraScan: `make run` starts the platform on its embedded defaults; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench lint services clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "TerraScan needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[server]'
+	@touch $@
+
+$(VENV)/.dev-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@ $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(BIN)/terrascan db upgrade
+	$(BIN)/terrascan serve
+
+services:
+	bash scripts/services.sh
+
+test: $(VENV)/.dev-deps services
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev-deps
+	$(BIN)/python -m benchmarks
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,69 @@
+"""``create_app(settings)``: the TerraScan HTTP API and web app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+import terrascan
+from terrascan.api.errors import install_error_handlers
+from terrascan.api.observability import Metrics, RequestContextMiddleware, configure_logging
+from terrascan.api.routes import system
+from terrascan.catalog.database import Catalog
+from terrascan.gdalenv import self_check
+from terrascan.io.storage import ObjectStore, open_store
+from terrascan.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+WEB_DIR = Path(terrascan.__file__).parent / "web" / "static"
+
+
+def make_store(settings: Settings) -> ObjectStore:
+    url = settings.resolved_storage_url
+    if url.startswith("s3://"):
+        return open_store(url, **settings.s3_options())
+    return open_store(url)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Refuses to start with unsafe GDAL/PROJ settings or, in production, with a
+    default secret. In the embedded mode the catalog is migrated here."""
+    settings = settings or get_settings()
+    self_check()
+    settings.resolve_secret_key()
+    configure_logging(settings.log_level)
+
+    catalog = Catalog(settings.resolved_database_url)
+    if not settings.is_production:
+        catalog.upgrade()
+
+    app = FastAPI(
+        title="TerraScan",
+        version=terrascan.__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog
+    app.state.store = make_store(settings)
+    app.state.metrics = Metrics()
+
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+
+    app.include_router(system.router, prefix=API_PREFIX)
+    app.include_router(system.metrics_router)
+    if (WEB_DIR / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

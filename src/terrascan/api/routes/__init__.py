@@ -1,0 +1,1 @@
+"""Routers of the HTTP API, mounted under /api/v1 by create_app."""

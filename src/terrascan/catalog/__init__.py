@@ -1,0 +1,1 @@
+"""The catalog: SQLAlchemy models, Alembic migrations and repositories (SQLite or PostGIS)."""

@@ -1,0 +1,1 @@
+"""Block-wise execution of core operations over rasters too large for memory."""

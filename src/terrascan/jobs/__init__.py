@@ -1,0 +1,1 @@
+"""Job specs, runners and executors (in-process pool or Celery)."""

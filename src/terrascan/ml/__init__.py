@@ -1,0 +1,1 @@
+"""Machine learning: datasets, models, training, registry and inference (needs the ml extra)."""

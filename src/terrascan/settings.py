@@ -1,0 +1,124 @@
+"""Settings from the environment (prefix ``TERRASCAN_``), built by ``get_settings()`` at
+application start, never at import."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from terrascan.errors import ConfigurationError
+
+DEFAULT_STAC_API_URL = "https://earth-search.aws.element84.com/v1"
+DEFAULT_ASSET_HOSTS = (
+    "sentinel-cogs.s3.us-west-2.amazonaws.com",
+    "sentinel-cogs.s3.amazonaws.com",
+    "usgs-landsat.s3.us-west-2.amazonaws.com",
+    "usgs-landsat",
+    "sentinel-cogs",
+)
+#: Secrets that appear in examples and tutorials; refused in production.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"", "secret", "changeme", "change-me", "changethis", "dev", "development", "terrascan",
+     "secret-key", "your-secret-key", "supersecret", "test", "password"}
+)
+MIN_SECRET_LENGTH = 32
+SECRET_FILE_NAME = "secret_key"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting TerraScan reads. Unset URLs derive from ``data_dir`` (the embedded mode)."""
+
+    model_config = SettingsConfigDict(env_prefix="TERRASCAN_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".terrascan")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str = ""
+    storage_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    broker_url: str = ""
+    stac_api_url: str = DEFAULT_STAC_API_URL
+    asset_hosts: CommaList = Field(default_factory=lambda: list(DEFAULT_ASSET_HOSTS))
+    secret_key: SecretStr = SecretStr("")
+    cors_origins: CommaList = Field(default_factory=list)
+    #: "embedded" or "production"; unset means production whenever a broker or a non-SQLite
+    #: database is configured.
+    mode: Literal["embedded", "production"] | None = None
+    log_level: str = "INFO"
+    worker_pool_size: int = Field(default=2, ge=1, le=64)
+
+    _split = field_validator("asset_hosts", "cors_origins", mode="before")(_split_commas)
+
+    @property
+    def is_production(self) -> bool:
+        if self.mode is not None:
+            return self.mode == "production"
+        return bool(self.broker_url) or not self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'terrascan.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or str(self.data_dir / "storage")
+
+    def s3_options(self) -> dict[str, str]:
+        """Keyword arguments for ``terrascan.io.storage.open_store`` when storage is S3."""
+        return {
+            "endpoint_url": self.s3_endpoint_url,
+            "region": self.s3_region,
+            "access_key_id": self.s3_access_key_id,
+            "secret_access_key": self.s3_secret_access_key.get_secret_value(),
+        }
+
+    def resolve_secret_key(self) -> str:
+        """Return the signing secret.
+
+        Production: the configured secret, refused when it is a known default or too short.
+        Embedded: the configured one, else a random secret generated once and kept in
+        ``data_dir/secret_key`` (mode 0600), so tokens survive restarts.
+        """
+        configured = self.secret_key.get_secret_value()
+        if self.is_production:
+            if configured.lower() in KNOWN_DEFAULT_SECRETS or len(configured) < MIN_SECRET_LENGTH:
+                raise ConfigurationError(
+                    "TERRASCAN_SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters in production (known defaults are refused)"
+                )
+            return configured
+        if configured:
+            return configured
+        return _load_or_create_secret(self.data_dir / SECRET_FILE_NAME)
+
+
+def _load_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text(value)
+    tmp.replace(path)
+    return value
+
+
+def get_settings() -> Settings:
+    """Build settings from the environment. Call it at start-up, never at import."""
+    return Settings()

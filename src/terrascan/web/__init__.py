@@ -1,0 +1,1 @@
+"""The built single-page web app (static files)."""
