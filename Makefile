@@ -27,7 +27,6 @@ services:
 	bash scripts/services.sh
 
 test: $(VENV)/.dev-deps services
-	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 bench: $(VENV)/.dev-deps

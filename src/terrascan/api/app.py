@@ -10,7 +10,12 @@ from fastapi.staticfiles import StaticFiles
 
 import terrascan
 from terrascan.api.errors import install_error_handlers
-from terrascan.api.observability import Metrics, RequestContextMiddleware, configure_logging
+from terrascan.api.observability import (
+    Metrics,
+    RequestContextMiddleware,
+    RouteTemplates,
+    configure_logging,
+)
 from terrascan.api.routes import system
 from terrascan.catalog.database import Catalog
 from terrascan.gdalenv import self_check
@@ -60,7 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         )
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=app.state.metrics, routes=RouteTemplates(app)
+    )
 
     app.include_router(system.router, prefix=API_PREFIX)
     app.include_router(system.metrics_router)

@@ -12,7 +12,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -72,12 +74,40 @@ class Metrics:
         )
 
 
+class RouteTemplates:
+    """Maps a request path to its route template (``/api/v1/jobs/{job_id}``), for metrics.
+
+    Built once from the app's OpenAPI paths, so every documented route is labelled by its
+    template and arbitrary paths never become metric labels.
+    """
+
+    def __init__(self, app: FastAPI, extra: tuple[str, ...] = ("/metrics",)) -> None:
+        self._app = app
+        self._extra = extra
+        self._patterns: list[tuple[re.Pattern[str], str]] | None = None
+
+    def _build(self) -> list[tuple[re.Pattern[str], str]]:
+        templates = [*self._app.openapi().get("paths", {}), *self._extra]
+        # Literal paths win over parameterised ones (/imagery/search before /imagery/{id}).
+        templates.sort(key=lambda t: (t.count("{"), -len(t)))
+        return [(compile_path(t)[0], t) for t in templates]
+
+    def match(self, path: str) -> str:
+        if self._patterns is None:
+            self._patterns = self._build()
+        for pattern, template in self._patterns:
+            if pattern.match(path):
+                return template
+        return "other"
+
+
 class RequestContextMiddleware:
     """Assigns a request id, logs each request as JSON and records its metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: RouteTemplates) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
         self.logger = logging.getLogger("terrascan.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -105,7 +135,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = self.routes.match(scope.get("path", ""))
             method = scope.get("method", "")
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)

@@ -1,0 +1,3 @@
+from terrascan.cli import main
+
+main()

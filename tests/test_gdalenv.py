@@ -1,0 +1,70 @@
+"""GDAL/PROJ run with safe settings, and TerraScan refuses to start without them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import rasterio
+from rasterio.errors import RasterioIOError
+
+from terrascan.errors import UnsafeEnvironmentError
+from terrascan.gdalenv import SAFE_DEFAULTS, registered_unsafe_drivers, self_check, unsafe_settings
+
+
+def test_the_defaults_are_in_force_in_this_process() -> None:
+    for key in ("GDAL_SKIP", "PROJ_NETWORK", "GDAL_DISABLE_READDIR_ON_OPEN"):
+        assert os.environ[key] == SAFE_DEFAULTS[key]
+    assert unsafe_settings() == []
+    assert registered_unsafe_drivers() == []
+    self_check()
+
+
+def test_a_vrt_disguised_as_tif_cannot_read_local_files(tmp_path: Path) -> None:
+    """SECURITY.md: a VRT named upload.tif would read local files as pixels."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    vrt = tmp_path / "upload.tif"
+    vrt.write_text(
+        f'<VRTDataset rasterXSize="10" rasterYSize="1"><VRTRasterBand dataType="Byte" band="1">'
+        f'<SimpleSource><SourceFilename>{secret}</SourceFilename></SimpleSource>'
+        f"</VRTRasterBand></VRTDataset>"
+    )
+    with pytest.raises(RasterioIOError):
+        rasterio.open(vrt)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("GDAL_SKIP", "", "GDAL_SKIP must include VRT"),
+        ("GDAL_SKIP", "VRT", "GDAL_SKIP must include MRF"),
+        ("PROJ_NETWORK", "ON", "PROJ_NETWORK must be OFF"),
+        ("GDAL_DISABLE_READDIR_ON_OPEN", "FALSE", "GDAL_DISABLE_READDIR_ON_OPEN"),
+        ("GDAL_VRT_ENABLE_PYTHON", "YES", "GDAL_VRT_ENABLE_PYTHON must not be enabled"),
+        ("GDAL_MEM_ENABLE_OPEN", "YES", "GDAL_MEM_ENABLE_OPEN must not be enabled"),
+    ],
+)
+def test_self_check_refuses_unsafe_settings(
+    monkeypatch: pytest.MonkeyPatch, key: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(key, value)
+    with pytest.raises(UnsafeEnvironmentError, match=message):
+        self_check()
+
+
+def test_the_server_refuses_to_boot_when_gdal_loads_vrt(tmp_path: Path) -> None:
+    """A fresh process where the operator set GDAL_SKIP empty: GDAL registers VRT, and
+    `terrascan serve` exits with a clear message instead of serving."""
+    env = {**os.environ, "GDAL_SKIP": "", "TERRASCAN_DATA_DIR": str(tmp_path), "TERRASCAN_PORT": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "terrascan.cli", "serve"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "refusing to start" in result.stderr
+    assert "GDAL driver VRT is registered" in result.stderr
+    assert "Traceback" not in result.stderr
