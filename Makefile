@@ -4,7 +4,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint services clean
+.PHONY: run test bench lint services clean web
+
+# The web app is built from frontend/ into src/terrascan/web/static/ (not committed); the stamp
+# is newer than every frontend source once a build succeeded.
+WEB_STAMP := src/terrascan/web/static/.built
+WEB_SOURCES := $(shell find frontend/src -type f 2>/dev/null) \
+	$(wildcard frontend/index.html frontend/package*.json frontend/vite.config.ts frontend/tsconfig*.json)
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "TerraScan needs Python 3.11+"'
@@ -19,15 +25,22 @@ $(VENV)/.dev-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@ $(VENV)/.run-deps
 
-run: $(VENV)/.run-deps
+$(WEB_STAMP): $(WEB_SOURCES)
+	bash scripts/frontend.sh build
+
+web:
+	bash scripts/frontend.sh build
+
+run: $(VENV)/.run-deps $(WEB_STAMP)
 	$(BIN)/terrascan db upgrade
 	$(BIN)/terrascan serve
 
 services:
 	bash scripts/services.sh
 
-test: $(VENV)/.dev-deps services
+test: $(VENV)/.dev-deps services $(WEB_STAMP)
 	$(BIN)/pytest
+	bash scripts/frontend.sh test
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m benchmarks

@@ -68,3 +68,15 @@ def test_the_server_refuses_to_boot_when_gdal_loads_vrt(tmp_path: Path) -> None:
     assert "refusing to start" in result.stderr
     assert "GDAL driver VRT is registered" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resampling_and_reprojection_keep_vrt_unregistered(tmp_path: Path) -> None:
+    """rasterio's WarpedVRT and calculate_default_transform register GDAL's VRT driver for
+    the whole process; the readers must resample without them."""
+    from tests.io import synthetic
+    from terrascan.io.raster import read_bands
+
+    scene = synthetic.two_resolutions(tmp_path)
+    read_bands(scene["item"], ["red", "swir16", "scl"])  # 20 m bands onto the 10 m grid
+    read_bands(scene["item"], ["red"], dst_crs="EPSG:4326", resolution=0.0002)
+    assert registered_unsafe_drivers() == []

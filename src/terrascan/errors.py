@@ -43,6 +43,16 @@ class AuthenticationError(TerraScanError):
     title = "Unauthorized"
 
 
+class RateLimitedError(TerraScanError):
+    """Too many attempts; ``retry_after`` says how many seconds to wait."""
+
+    title = "Too many requests"
+
+    def __init__(self, message: str = "too many requests", *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
 class TooLargeError(TerraScanError):
     """A declared size (pixels, bytes, vertices) is over its budget."""
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     broker_url: str = ""
     stac_api_url: str = DEFAULT_STAC_API_URL
     asset_hosts: CommaList = Field(default_factory=lambda: list(DEFAULT_ASSET_HOSTS))
+    #: Uploads (issue 4): largest file accepted, and largest declared width x height x bands.
+    upload_max_bytes: int = Field(default=2 * 1024**3, ge=1024)
+    upload_max_pixels: int = Field(default=2_000_000_000, ge=1)
     secret_key: SecretStr = SecretStr("")
     cors_origins: CommaList = Field(default_factory=list)
     #: "embedded" or "production"; unset means production whenever a broker or a non-SQLite
@@ -61,6 +64,47 @@ class Settings(BaseSettings):
     mode: Literal["embedded", "production"] | None = None
     log_level: str = "INFO"
     worker_pool_size: int = Field(default=2, ge=1, le=64)
+    #: Jobs (terrascan.jobs.config.JobConfig): attempts, liveness, fairness, back-off.
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+    job_heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    job_heartbeat_timeout_s: float = Field(default=30.0, gt=0)
+    job_requeue_after_s: float = Field(default=300.0, gt=0)
+    job_reconcile_interval_s: float = Field(default=10.0, gt=0)
+    #: Seconds the broker waits for an unacknowledged task before redelivering it; keep it
+    #: longer than the longest job (a redelivered task that finds its job running skips it).
+    job_visibility_timeout_s: int = Field(default=43200, ge=1)
+    #: Running jobs per organisation (0: no limit), so one organisation cannot starve others.
+    job_org_concurrency: int = Field(default=4, ge=0)
+    job_retry_backoff_s: float = Field(default=1.0, gt=0)
+    job_retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    # Accounts (issue 5): token lifetimes, auth rate limits, request body cap, invitations.
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    #: Attempts per window on login/register/refresh, per client IP and per account.
+    auth_rate_limit_per_ip: int = Field(default=30, ge=1)
+    auth_rate_limit_per_account: int = Field(default=10, ge=1)
+    auth_rate_limit_window_s: int = Field(default=60, ge=1)
+    #: Empty: an in-process sliding window; ``redis://...``: shared by every API replica.
+    rate_limit_url: str = ""
+    #: Cap on JSON request bodies of the accounts and AOI routes, in bytes.
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    invitation_days: int = Field(default=7, ge=1, le=90)
+    #: Base URL of the web app, used in links sent by email.
+    public_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_from: str = "TerraScan <noreply@localhost>"
+    #: Sign-in with Google (OpenID Connect) and GitHub (OAuth 2.0), each enabled by its client id.
+    oauth_google_client_id: str = ""
+    oauth_google_client_secret: SecretStr = SecretStr("")
+    oauth_google_metadata_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    oauth_github_client_id: str = ""
+    oauth_github_client_secret: SecretStr = SecretStr("")
+    oauth_github_url: str = "https://github.com"
+    oauth_github_api_url: str = "https://api.github.com"
 
     _split = field_validator("asset_hosts", "cors_origins", mode="before")(_split_commas)
 

@@ -35,7 +35,7 @@ def test_migrations_match_models(catalog: Catalog) -> None:
 def test_upgrade_is_repeatable_and_reversible(catalog: Catalog) -> None:
     catalog.upgrade()  # a second run is a no-op
     with catalog.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     catalog.downgrade("base")
     assert not TABLES & set(inspect(catalog.engine).get_table_names())
     catalog.upgrade()

@@ -19,6 +19,7 @@ from terrascan.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     ServiceUnavailableError,
     StorageError,
     TerraScanError,
@@ -37,6 +38,7 @@ STATUS_CODES: dict[type[TerraScanError], int] = {
     ConflictError: 409,
     PermissionDeniedError: 403,
     AuthenticationError: 401,
+    RateLimitedError: 429,
     TooLargeError: 413,
     UnsupportedFormatError: 415,
     StorageError: 503,
@@ -76,7 +78,10 @@ async def _terrascan_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         logger.error("request failed: %s", exc, exc_info=exc)
         return problem(request, status, exc.title)
-    return problem(request, status, str(exc) or exc.title)
+    response = problem(request, status, str(exc) or exc.title)
+    if isinstance(exc, RateLimitedError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -166,9 +166,14 @@ class VectorFeatureRepository(SpatialRepository[VectorFeature]):
         return list(self.session.scalars(stmt))
 
 
-class JobRepository(TenantRepository[AnalysisJob]):
-    model = AnalysisJob
-    noun = "job"
+def __getattr__(name: str) -> Any:
+    """``JobRepository`` lives in ``terrascan.catalog.jobs``; this name keeps old imports
+    working (resolved lazily, because that module builds on ``TenantRepository``)."""
+    if name == "JobRepository":
+        from terrascan.catalog.jobs import JobRepository  # noqa: PLC0415
+
+        return JobRepository
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _slugify(text: str) -> str:

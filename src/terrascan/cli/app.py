@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from terrascan.cli import platform
+from terrascan.cli import imagery, jobs, platform, raster
 from terrascan.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -25,6 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 platform.register(app)
+jobs.register(app)
+imagery.register(app)
+raster.register(app)
 
 #: Errors caused by what the user typed exit with 2, like any other usage error.
 USAGE_ERRORS = (InvalidInputError, NotFoundError, TooLargeError, UnsupportedFormatError)

@@ -20,6 +20,9 @@ def serve(
     port: int | None = typer.Option(
         None, min=1, max=65535, help="Port to listen on (default TERRASCAN_PORT)."
     ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Seed a demo user with a generated pair of scenes (offline)."
+    ),
 ) -> None:
     """Start the API and the web app (embedded defaults: SQLite catalog, local storage)."""
     import uvicorn  # noqa: PLC0415 (only the server needs it)
@@ -33,6 +36,12 @@ def serve(
     if port is not None:
         settings.port = port
     app = create_app(settings)
+    if demo:
+        from terrascan.jobs.demo import seed_demo  # noqa: PLC0415
+
+        seeded = seed_demo(app.state.catalog, app.state.store)
+        password = seeded["password"] or "(set when the demo was first seeded)"
+        typer.echo(f"  demo: sign in as {seeded['email']} with password {password}")
     typer.echo(f"TerraScan {terrascan.__version__} at http://{settings.host}:{settings.port}/")
     typer.echo(f"  catalog: {_redact(settings.resolved_database_url)}")
     typer.echo(f"  storage: {settings.resolved_storage_url}")

@@ -42,5 +42,32 @@ def _evi(nir: Any, red: Any, blue: Any, out: Any) -> None:  # pragma: no cover -
             out[i] = gain * (n - r) / den
 
 
-normalized_difference = numba.njit(parallel=True, nogil=True)(_normalized_difference)
-evi = numba.njit(parallel=True, nogil=True)(_evi)
+normalized_difference = numba.njit(parallel=True, nogil=True, cache=True)(_normalized_difference)
+evi = numba.njit(parallel=True, nogil=True, cache=True)(_evi)
+
+
+def _histogram(
+    values: Any, lower: float, scale: float, edges: Any, counts: Any
+) -> None:  # pragma: no cover - jitted
+    """Count the finite ``values`` into ``counts``, binned exactly as Histogram.bin_index does
+    (and numpy.histogram): float64 scaling, clipped, then corrected against the exact edges."""
+    bins = counts.shape[0]
+    for i in range(values.shape[0]):
+        v = np.float64(values[i])
+        if not np.isfinite(v):
+            continue
+        k = np.floor((v - lower) * scale)
+        if k < 0:
+            k = 0
+        elif k > bins - 1:
+            k = bins - 1
+        j = np.int64(k)
+        if j > 0 and v < edges[j]:
+            j -= 1
+        if j < bins - 1 and v >= edges[j + 1]:
+            j += 1
+        counts[j] += 1
+
+
+# Serial on purpose: the engine's worker threads each fill their own histogram.
+histogram = numba.njit(nogil=True, cache=True)(_histogram)

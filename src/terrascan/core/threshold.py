@@ -19,6 +19,7 @@ import math
 import attrs
 import numpy as np
 
+from terrascan.core import _accel
 from terrascan.core._arrays import ArrayLike, Float64Array, Int64Array, as_real
 from terrascan.errors import InvalidInputError
 
@@ -134,7 +135,14 @@ class Histogram:
 
     def update(self, block: ArrayLike) -> Histogram:
         """Count the finite values of ``block`` into this histogram. Returns self."""
-        values = _finite_values(block)
+        arr = as_real(block, "block")
+        if _accel.use_numba("auto", arr.size, arr):
+            from terrascan.core import _kernels
+
+            scale = self.bins / (self.upper - self.lower)
+            _kernels.histogram(arr.reshape(-1), self.lower, scale, self.edges, self.counts)
+            return self
+        values = _finite_values(arr)
         if values.size:
             self.counts += np.bincount(self.bin_index(values), minlength=self.bins)
         return self

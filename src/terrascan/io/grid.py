@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Iterator
 from typing import Any, TypeAlias
 
@@ -17,7 +16,7 @@ import attrs
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
-from rasterio.warp import calculate_default_transform, transform_bounds
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from terrascan.errors import InvalidInputError
@@ -149,19 +148,19 @@ class Grid:
             raise InvalidInputError(f"resolution must be a positive number, got {resolution}")
         if crs == self.crs and resolution is None:
             return self
-        with warnings.catch_warnings():
-            # rasterio 1.4 multiplies Affines with `*`, which affine 3 flags as pending
-            # deprecation; harmless, and not ours to fix.
-            warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
-            transform, width, height = calculate_default_transform(
-                self.crs,
-                crs,
-                self.width,
-                self.height,
-                *self.bounds,
-                resolution=resolution,
-            )
-        assert width is not None and height is not None
+        # The output grid is computed here rather than by rasterio's
+        # calculate_default_transform, which builds a VRT (a driver we keep unregistered).
+        if crs == self.crs:
+            west, south, east, north = self.bounds
+        else:
+            west, south, east, north = transform_bounds(self.crs, crs, *self.bounds, densify_pts=21)
+        if resolution is None:
+            # GDAL's estimate: as many pixels along the diagonal as the source has.
+            diagonal = math.hypot(east - west, north - south)
+            resolution = diagonal / math.hypot(self.width, self.height)
+        width = max(1, math.ceil((east - west) / resolution - 1e-6))
+        height = max(1, math.ceil((north - south) / resolution - 1e-6))
+        transform = Affine(resolution, 0.0, west, 0.0, -resolution, north)
         return Grid(crs, transform, int(width), int(height))
 
     def block_windows(

@@ -25,12 +25,14 @@ from urllib.parse import urlsplit
 import attrs
 import numpy as np
 import numpy.typing as npt
+import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
-from rasterio.vrt import WarpedVRT
+from rasterio.warp import reproject
 from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 
 from terrascan.errors import InvalidInputError
 from terrascan.io.grid import Bounds, CRSInput, Grid, as_crs
@@ -215,14 +217,31 @@ class _DirectBand:
 
 
 class _WarpedBand:
-    """A band resampled or reprojected onto the output grid through a WarpedVRT."""
+    """A band resampled or reprojected onto the output grid, one window at a time.
 
-    def __init__(self, vrt: WarpedVRT, ref: BandRef) -> None:
-        self.vrt, self.ref = vrt, ref
+    ``rasterio.warp.reproject`` reads only the source pixels a window needs. (A WarpedVRT
+    would do the same, but it registers GDAL's VRT driver for the whole process, which the
+    start-up self-check keeps out because VRT files read arbitrary local files.)
+    """
+
+    def __init__(
+        self, src: DatasetReader, ref: BandRef, grid: Grid, resampling: Resampling
+    ) -> None:
+        self.src, self.ref, self.grid, self.resampling = src, ref, grid, resampling
+        self.nodata = ref.nodata if ref.nodata is not None else src.nodata
 
     def read(self, window: Window) -> FloatArray:
-        out: FloatArray = self.vrt.read(self.ref.index, window=window)
-        # NaN marks no data already (the VRT's nodata); only scale/offset remain.
+        out = np.full((int(window.height), int(window.width)), np.nan, np.float32)
+        reproject(
+            source=rasterio.band(self.src, self.ref.index),
+            destination=out,
+            src_nodata=self.nodata,
+            dst_transform=window_transform(window, self.grid.transform),
+            dst_crs=self.grid.crs,
+            dst_nodata=np.nan,
+            resampling=self.resampling,
+        )
+        # NaN marks no data already; only scale/offset remain.
         return _to_float(out, None, self.ref)
 
 
@@ -252,7 +271,6 @@ class MultiBandReader:
     ) -> None:
         self._pool = pool
         self._lock = threading.Lock()
-        self._vrts: dict[tuple[str, Resampling], WarpedVRT] = {}
         try:
             self.refs = _check_refs(refs)
             native_src = self._finest_source()
@@ -282,11 +300,7 @@ class MultiBandReader:
         offset = self.grid.is_window_of(_dataset_grid(src))
         if offset is not None:
             return _DirectBand(src, ref, offset)
-        resampling = self._resampling(ref, src)
-        key = (ref.path, resampling)
-        if key not in self._vrts:
-            self._vrts[key] = self._warped_vrt(src, ref, resampling)
-        return _WarpedBand(self._vrts[key], ref)
+        return _WarpedBand(src, ref, self.grid, self._resampling(ref, src))
 
     def _resampling(self, ref: BandRef, src: DatasetReader) -> Resampling:
         if ref.categorical:
@@ -295,23 +309,6 @@ class MultiBandReader:
         if src.crs == self.grid.crs and self.grid.res[0] > src_res * 1.001:
             return Resampling.average  # shrinking: average every source pixel
         return Resampling.bilinear
-
-    def _warped_vrt(self, src: DatasetReader, ref: BandRef, resampling: Resampling) -> WarpedVRT:
-        options: dict[str, Any] = {}
-        nodata = ref.nodata if ref.nodata is not None else src.nodata
-        if nodata is not None:
-            options["src_nodata"] = nodata
-        return WarpedVRT(
-            src,
-            crs=self.grid.crs,
-            transform=self.grid.transform,
-            width=self.grid.width,
-            height=self.grid.height,
-            resampling=resampling,
-            nodata=np.nan,
-            dtype="float32",
-            **options,
-        )
 
     def _blocking(self, native_src: DatasetReader) -> tuple[tuple[int, int], tuple[int, int]]:
         offset = self.grid.is_window_of(_dataset_grid(native_src))
@@ -338,9 +335,6 @@ class MultiBandReader:
         return Raster(data, grid.transform, grid.crs, self.band_names)
 
     def close(self) -> None:
-        for vrt in self._vrts.values():
-            vrt.close()
-        self._vrts.clear()
         self._pool.close()
 
     def __enter__(self) -> MultiBandReader:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from terrascan.errors import ConfigurationError, ServiceUnavailableError
 
 CONNECT_TIMEOUT_S = 3
@@ -15,11 +17,12 @@ def check_broker(url: str) -> None:
     if not url:
         return
     try:
-        from kombu import Connection  # noqa: PLC0415 (the celery extra)
+        import kombu
     except ImportError as exc:
         raise ConfigurationError("a broker URL needs the celery extra") from exc
+    connection: Any = getattr(kombu, "Connection")  # noqa: B009 (not exported for mypy)
     try:
-        with Connection(url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        with connection(url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             conn.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT_S)
     except Exception as exc:
         raise ServiceUnavailableError("broker unreachable") from exc
