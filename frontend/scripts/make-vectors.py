@@ -1,0 +1,170 @@
+"""Write the shared test vectors for the browser's index preview.
+
+The expected values come from the server's own implementation, ``terrascan.core.indices``, so
+the vitest suite (``src/preview/indices.test.ts``) compares the TypeScript port against Python,
+not against itself. Run with the project's virtualenv from ``frontend/``::
+
+    ../.venv/bin/python scripts/make-vectors.py [test-vectors/indices.json]
+
+The output is deterministic (fixed seed, no timestamps), so regenerating it in ``make test``
+changes nothing unless the Python implementation changed. JSON has no NaN: it is written as
+``null``. Float32 values are written as the shortest decimal that reads back as the same
+float32-valued double, so both sides see exactly the same numbers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import terrascan
+from terrascan.core import indices
+
+BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
+SEED = 20240917
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+DEFAULT_TARGET = Path(__file__).resolve().parent.parent / "test-vectors" / "indices.json"
+
+
+def _reflectance(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Surface reflectance with a little negative noise, NaN gaps and zero-sum pairs."""
+    bands = {b: rng.uniform(-0.05, 1.0, n).astype(np.float32) for b in BANDS}
+    for b in BANDS:
+        bands[b][rng.choice(n, n // 50, replace=False)] = np.nan
+    zero = rng.choice(n, 8, replace=False)
+    for b in BANDS:
+        bands[b][zero] = 0.0
+    return bands
+
+
+def _digital_numbers(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """uint16 digital numbers as a Sentinel-2 L2A tile holds them (0 is nodata)."""
+    bands = {b: rng.integers(0, 12_000, n, dtype=np.uint16) for b in BANDS}
+    for b in BANDS:
+        bands[b][:4] = 0
+    return bands
+
+
+def _edges() -> dict[str, np.ndarray]:
+    """Hand-picked rows: zero and infinite sums, NaN in each band, tiny and huge values, and
+    EVI denominators that are exactly zero in float32 (n + 6r - 7.5b + 1 == 0)."""
+    nan = np.nan
+    rows = [
+        # blue, green, red, nir, swir16, swir22
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        (0.1, 0.2, 0.3, 0.3, 0.2, 0.1),
+        (nan, 0.2, 0.3, 0.4, 0.5, 0.6),
+        (0.1, nan, 0.3, 0.4, 0.5, 0.6),
+        (0.1, 0.2, nan, 0.4, 0.5, 0.6),
+        (0.1, 0.2, 0.3, nan, 0.5, 0.6),
+        (0.1, 0.2, 0.3, 0.4, nan, 0.6),
+        (0.1, 0.2, 0.3, 0.4, 0.5, nan),
+        (-0.1, -0.05, -0.02, 0.02, 0.05, -0.05),
+        (0.2, -0.3, 0.3, -0.3, 0.3, 0.3),
+        (1e-30, 2e-30, 3e-30, 4e-30, 5e-30, 6e-30),
+        (1e-45, 1e-45, 1e-45, 1e-45, 0.0, 0.0),
+        (3e38, 3e38, 1e38, 3e38, 3e38, 1e38),
+        (0.2, 0.1, 0.0, 0.5, 0.4, 0.3),
+        (0.8, 0.1, 0.5, 2.0, 0.4, 0.3),
+        (0.13333334, 0.1, 0.0, 0.0, 0.4, 0.3),
+        (1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+        (0.0001, 0.9999, 0.5, 0.0002, 0.99, 0.0001),
+    ]
+    columns = np.array(rows, dtype=np.float32).T
+    return {b: columns[i].copy() for i, b in enumerate(BANDS)}
+
+
+def _evi_near_singular(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """EVI where its denominator nearly cancels: large, sensitive values that only match when
+    every step is rounded to float32 in the server's order."""
+    bands = {b: rng.uniform(0.0, 0.6, n).astype(np.float32) for b in BANDS}
+    jitter = rng.uniform(-1e-5, 1e-5, n)
+    nir, red = bands["nir"].astype(np.float64), bands["red"].astype(np.float64)
+    bands["blue"] = ((nir + 6 * red + 1) / 7.5 * (1 + jitter)).astype(np.float32)
+    return bands
+
+
+def _json_values(array: np.ndarray) -> list[Any]:
+    return [
+        None if np.isnan(v) else (int(v) if array.dtype.kind in "iu" else float(v))
+        for v in array.tolist()
+    ]
+
+
+def _expected(bands: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for name, definition in indices.INDICES.items():
+        with np.errstate(all="ignore"):  # the edge rows overflow float32 on purpose
+            result = definition.compute(bands, backend="numpy")
+        assert result.dtype == np.float32
+        # numba's kernel must agree bit for bit; without numba the numpy path stands alone.
+        accelerated = definition.compute(bands, backend="numba") if HAVE_NUMBA else result
+        assert np.array_equal(result, accelerated, equal_nan=True), f"{name}: backends differ"
+        out[name] = _json_values(result)
+    return out
+
+
+def build() -> dict[str, Any]:
+    rng = np.random.default_rng(SEED)
+    cases = {
+        "edges": _edges(),
+        "reflectance": _reflectance(rng, 1024),
+        "digital-numbers": _digital_numbers(rng, 512),
+        "evi-near-singular": _evi_near_singular(rng, 128),
+    }
+    return {
+        "about": (
+            "Shared index test vectors: inputs and the float32 results of "
+            "terrascan.core.indices. Generated by frontend/scripts/make-vectors.py; do not edit."
+        ),
+        "generator": {"terrascan": terrascan.__version__, "seed": SEED},
+        "indices": {name: list(definition.bands) for name, definition in indices.INDICES.items()},
+        "cases": [
+            {
+                "name": name,
+                "dtype": str(next(iter(bands.values())).dtype),
+                "bands": {b: _json_values(a) for b, a in bands.items()},
+                "expected": _expected(bands),
+            }
+            for name, bands in cases.items()
+        ],
+    }
+
+
+def npy_tiles() -> dict[str, bytes]:
+    """Small ``.npy`` band tiles as titiler returns them: ``(bands, rows, cols)``, written by
+    numpy itself, for the browser's .npy reader."""
+    dn = np.arange(3 * 4 * 5, dtype=np.uint16).reshape(3, 4, 5) * 100
+    reflectance = (dn.astype(np.float32) / np.float32(10_000)).astype("<f4")
+    files = {}
+    for name, array in {"tile-u2.npy": dn, "tile-f4.npy": reflectance}.items():
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        files[name] = buffer.getvalue()
+    return files
+
+
+def _write(target: Path, content: bytes) -> None:
+    if target.exists() and target.read_bytes() == content:
+        print(f"{target} is up to date")
+        return
+    target.write_bytes(content)
+    print(f"wrote {target}")
+
+
+def main() -> None:
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_TARGET
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write(target, (json.dumps(build(), separators=(",", ":")) + "\n").encode())
+    for name, content in npy_tiles().items():
+        _write(target.parent / name, content)
+
+
+if __name__ == "__main__":
+    main()
