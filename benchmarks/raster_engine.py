@@ -89,7 +89,8 @@ class Texture:
         value = self.low + value * (self.high - self.low)
         noise = rng.integers(-13, 14, value.shape, dtype=np.int16)
         noise += rng.integers(-13, 14, value.shape, dtype=np.int16)
-        return np.clip(value + noise, 1, 65535).astype(np.uint16)
+        result: npt.NDArray[np.uint16] = np.clip(value + noise, 1, 65535).astype(np.uint16)
+        return result
 
 
 def _grid(size: int) -> Any:
@@ -222,9 +223,13 @@ except ImportError:  # the same thing in numpy
     def threshold_otsu(values, nbins=256):
         counts, edges = np.histogram(values, nbins)
         centers = (edges[:-1] + edges[1:]) / 2
-        w0 = np.cumsum(counts); w1 = np.cumsum(counts[::-1])[::-1]
-        m0 = np.cumsum(counts * centers) / w0; m1 = (np.cumsum((counts * centers)[::-1]) / w1[::-1])[::-1]
-        return centers[:-1][np.argmax(w0[:-1] * w1[1:] * (m0[:-1] - m1[1:]) ** 2)]
+        w0 = np.cumsum(counts)[:-1]
+        w1 = counts.sum() - w0
+        s0 = np.cumsum(counts * centers)[:-1]
+        s1 = (counts * centers).sum() - s0
+        mean0, mean1 = s0 / np.maximum(w0, 1), s1 / np.maximum(w1, 1)
+        between = np.where((w0 > 0) & (w1 > 0), w0 * w1 * (mean0 - mean1) ** 2, -1.0)
+        return centers[np.argmax(between)]
 t1 = time.perf_counter()
 with rasterio.open(SRC) as a, rasterio.open(SRC2) as b:
     before = a.read().astype("float32")
@@ -367,7 +372,12 @@ def bench_kernel(size: int) -> None:
     workers = os.cpu_count() or 1
     kernel = _best(lambda: ndvi(nir, red, out))
     expression = _best(lambda: (nir - red) / (nir + red))
-    copy_one = _best(lambda: (np.copyto(copies[0], nir), np.copyto(copies[1], red)))
+
+    def copy_both() -> None:
+        np.copyto(copies[0], nir)
+        np.copyto(copies[1], red)
+
+    copy_one = _best(copy_both)
     copy_all = _best(lambda: _parallel_copy([nir, red], copies, workers))
     copy = min(copy_one, copy_all)
     mpx = size * size / 1e6

@@ -100,3 +100,11 @@ def redis_url() -> str:
     except OSError:
         service_missing("Redis not reachable on 127.0.0.1:6379 (scripts/services.sh starts it)")
     return REDIS_URL
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Record which GDAL drivers were registered at load, before any test warps a raster (the
+    start-up self-check compares against this, as a server does when it boots)."""
+    from terrascan.gdalenv import registered_unsafe_drivers
+
+    registered_unsafe_drivers()

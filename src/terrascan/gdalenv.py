@@ -60,13 +60,25 @@ def unsafe_settings(environ: Mapping[str, str] | None = None) -> list[str]:
     return problems
 
 
-def registered_unsafe_drivers() -> list[str]:
-    """Return the dangerous GDAL drivers that the loaded GDAL actually registered."""
-    import rasterio  # noqa: PLC0415 - imported late on purpose, after the defaults are set
+_drivers_at_load: list[str] | None = None
 
-    with rasterio.Env() as env:
-        drivers = env.drivers()
-    return [name for name in _DRIVERS_REQUIRED_SKIPPED if name in drivers]
+
+def registered_unsafe_drivers() -> list[str]:
+    """Return the dangerous GDAL drivers that GDAL registered when it was loaded.
+
+    The answer is taken once per process, on the first call (``create_app`` makes it at
+    start-up): GDAL reads ``GDAL_SKIP`` only then. Later, rasterio's ``WarpedVRT`` (which
+    rio-tiler uses to reproject tiles) registers the VRT driver for its own use; that is why
+    every open of a file names its driver (``driver="GTiff"``) instead of relying on this.
+    """
+    global _drivers_at_load
+    if _drivers_at_load is None:
+        import rasterio  # imported late on purpose, after the defaults are set
+
+        with rasterio.Env() as env:
+            drivers = env.drivers()
+        _drivers_at_load = [name for name in _DRIVERS_REQUIRED_SKIPPED if name in drivers]
+    return list(_drivers_at_load)
 
 
 def self_check() -> None:

@@ -145,8 +145,8 @@ def test_other_commands(pair: tuple[Path, Any, Any], capsys: Any, monkeypatch: A
     assert record["median"] == pytest.approx(np.median(values))
     assert json.loads((folder / "z.json").read_text())["zones"][0]["count"] == 40000
 
-    code, out, err = run(["correct", "before.tif", "--bands", scenes.MAPPING, "--select",
-                          "red,nir", "-o", "dos.tif", "--json"], capsys, monkeypatch, folder)  # fmt: skip
+    args = ["correct", "before.tif", "--bands", scenes.MAPPING, "--select", "red,nir"]
+    code, out, err = run([*args, "-o", "dos.tif", "--json"], capsys, monkeypatch, folder)
     assert code == 0, err
     assert set(json.loads(out)["dark_values"]) == {"red", "nir"}
 
@@ -155,8 +155,8 @@ def test_other_commands(pair: tuple[Path, Any, Any], capsys: Any, monkeypatch: A
     assert "COG written to after_cog.tif (4 band(s) uint16" in out
     assert cog_validate(str(folder / "after_cog.tif"), quiet=True)[0]
 
-    code, out, err = run(["coregister", "before.tif", "after.tif", "--band", "red", "--bands",
-                          scenes.MAPPING, "-o", "al.tif", "--json"], capsys, monkeypatch, folder)  # fmt: skip
+    args = ["coregister", "before.tif", "after.tif", "--band", "red", "--bands", scenes.MAPPING]
+    code, out, err = run([*args, "-o", "al.tif", "--json"], capsys, monkeypatch, folder)
     assert code == 0, err
     shift = json.loads(out)
     assert abs(shift["dy_pixels"]) < 0.2 and abs(shift["dx_pixels"]) < 0.2

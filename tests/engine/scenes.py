@@ -57,7 +57,7 @@ def changed_pair(
     after[3, 400:700, 450:900] -= 900
     after = np.clip(after, 1, 10000).astype(np.uint16)
     after[before == 0] = 0
-    kw = {"nodata": 0, "scales": [1e-4] * count, "offsets": [0.0] * count}
+    kw: dict[str, Any] = {"nodata": 0, "scales": [1e-4] * count, "offsets": [0.0] * count}
     b = synthetic.write_raster(tmp_path / "before.tif", before, **kw)
     a = synthetic.write_raster(tmp_path / "after.tif", after, **kw)
     return b, a, before, after

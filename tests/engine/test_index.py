@@ -39,14 +39,15 @@ def denominator(name: str, bands: dict[str, npt.NDArray[Any]]) -> npt.NDArray[np
     b = {k: v.astype(np.float64) for k, v in bands.items()}
     if name == "evi":
         return b["nir"] + 6 * b["red"] - 7.5 * b["blue"] + 1
-    return np.ones_like(b["nir"])
+    return np.ones(b["nir"].shape)
 
 
 def magnitude(name: str, bands: dict[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
     b = {k: np.abs(v.astype(np.float64)) for k, v in bands.items()}
     if name == "evi":
-        return b["nir"] + 6 * b["red"] + 7.5 * b["blue"] + 1
-    return 2 * np.ones_like(b["nir"])
+        total: npt.NDArray[np.float64] = b["nir"] + 6 * b["red"] + 7.5 * b["blue"] + 1
+        return total
+    return np.full(b["nir"].shape, 2.0)
 
 
 def read(path: Path) -> tuple[npt.NDArray[Any], Any]:

@@ -33,7 +33,8 @@ X0, Y0 = synthetic.ORIGIN  # upper-left corner of every synthetic raster, 10 m p
 
 def read_all(path: Path) -> npt.NDArray[Any]:
     with rasterio.open(path) as src:
-        return src.read()
+        data: npt.NDArray[Any] = src.read()
+    return data
 
 
 # -- zonal -------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def test_dark_object_subtraction(tmp_path: Path) -> None:
     out = tmp_path / "dos.tif"
     result = correct_dos(path, ["red", "nir"], out, bands=scenes.MAPPING, workers=2)
     corrected = read_all(out)
-    for i, (band, index) in enumerate((("red", 2), ("nir", 3))):
+    for i, index in enumerate((2, 3)):
         values = scenes.reflectance(dn[index])
         finite = np.sort(values[np.isfinite(values)].astype(np.float64))
         k = max(1, int(np.ceil(1e-4 * finite.size)))
@@ -115,8 +116,9 @@ def test_dark_object_subtraction(tmp_path: Path) -> None:
 
 def test_scl_mask_and_cloud_fraction(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
-    scl = rng.choice([0, 1, 3, 4, 5, 6, 8, 9, 10, 11], size=(600, 700),
-                     p=[0.05, 0.01, 0.04, 0.3, 0.3, 0.1, 0.05, 0.05, 0.05, 0.05]).astype(np.uint8)  # fmt: skip
+    classes = [0, 1, 3, 4, 5, 6, 8, 9, 10, 11]
+    shares = [0.05, 0.01, 0.04, 0.3, 0.3, 0.1, 0.05, 0.05, 0.05, 0.05]
+    scl = rng.choice(classes, size=(600, 700), p=shares).astype(np.uint8)
     red = scenes.reflectance_bands(3, 1, 600, 700)
     synthetic.write_raster(tmp_path / "SCL.tif", scl, nodata=0, blocksize=256)
     synthetic.write_raster(tmp_path / "B04.tif", red, nodata=0)

@@ -59,7 +59,7 @@ def test_scl_cloud_fraction(s2_item: Path, fixtures_dir: Path, tmp_path: Path) -
         scl = src.read(1)
     # The item says 4.05 % cloud (eo:cloud_cover); SCL classes 8, 9, 10 give 4.06 %.
     assert result.cloud_fraction == pytest.approx(scl_cloud_fraction(scl), abs=1e-12)
-    assert 0.035 < result.cloud_fraction < 0.047
+    assert result.cloud_fraction is not None and 0.035 < result.cloud_fraction < 0.047
     with rasterio.open(tmp_path / "mask.tif") as mask:
         assert mask.shape == scl.shape and mask.res == (200.0, 200.0)
         assert int((mask.read(1) == 1).sum()) == int(np.isin(scl, [3, 8, 9, 10]).sum())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from rasterio.windows import Window
@@ -17,7 +17,7 @@ from terrascan.engine.runner import BlockRunner
 
 
 class FakeReader:
-    opened: list[FakeReader] = []
+    opened: ClassVar[list[FakeReader]] = []
 
     def __init__(self) -> None:
         self.thread = threading.get_ident()

@@ -140,6 +140,9 @@ def test_bad_blocks_and_abort(tmp_path: Path) -> None:
         writer.write(np.zeros((2, 512, 512), np.uint16), rasterio.windows.Window(0, 0, 512, 512))
     with pytest.raises(InvalidInputError, match="cannot write"):
         writer.write(np.zeros((1, 512, 512), np.float32), rasterio.windows.Window(0, 0, 512, 512))
+    writer.write(np.zeros((1, 512, 1024), np.uint16), rasterio.windows.Window(0, 0, 1024, 512))
+    with pytest.raises(InvalidInputError, match="already written"):
+        writer.write(np.zeros((1, 512, 512), np.uint16), rasterio.windows.Window(512, 0, 512, 512))
     writer.abort()
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(InvalidInputError, match="folder"):

@@ -43,12 +43,6 @@ def state(catalog: Catalog, job_id: uuid.UUID) -> tuple[str, int]:
         return JobRepository(session).states([job_id])[job_id]
 
 
-def test_old_import_path_still_works() -> None:
-    from terrascan.catalog import repositories
-
-    assert repositories.JobRepository is JobRepository
-
-
 def test_a_job_is_claimed_once(catalog: Catalog, orgs: list[uuid.UUID]) -> None:
     job_id = create(catalog, orgs[0])
     first, second = claim(catalog, job_id), claim(catalog, job_id)

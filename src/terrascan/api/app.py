@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -20,17 +19,30 @@ from terrascan.api.observability import (
     configure_logging,
 )
 from terrascan.api.ratelimit import make_rate_limiter
-from terrascan.api.routes import aois, audit, auth, oauth, orgs, system, users
-from terrascan.api.routes import imagery, stac
+from terrascan.api.routes import (
+    analysis,
+    aois,
+    audit,
+    auth,
+    exports,
+    imagery,
+    jobs,
+    oauth,
+    orgs,
+    stac,
+    system,
+    tiles,
+    users,
+)
 from terrascan.api.security import TokenService
 from terrascan.catalog.database import Catalog
 from terrascan.gdalenv import self_check
 from terrascan.io.storage import ObjectStore, open_store
 from terrascan.jobs.system import build_job_system
 from terrascan.settings import Settings, get_settings
+from terrascan.web import web_root
 
 API_PREFIX = "/api/v1"
-WEB_DIR = Path(terrascan.__file__).parent / "web" / "static"
 
 
 def make_store(settings: Settings) -> ObjectStore:
@@ -108,7 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         imagery.router, prefix=API_PREFIX, max_body_size=imagery.max_body_size(settings)
     )
+    for router in (jobs.router, analysis.router, exports.router):
+        app.include_router(router, prefix=API_PREFIX, max_body_size=settings.max_json_body_bytes)
+    tiles.install(app, prefix=API_PREFIX)
     app.include_router(stac.router, prefix="/stac")
-    if (WEB_DIR / "index.html").is_file():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    app.mount("/", StaticFiles(directory=web_root(), html=True), name="web")
     return app

@@ -36,4 +36,4 @@ def get_session(catalog: Annotated[Catalog, Depends(get_catalog)]) -> Iterator[S
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]  # commit before responding

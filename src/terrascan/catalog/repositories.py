@@ -166,16 +166,6 @@ class VectorFeatureRepository(SpatialRepository[VectorFeature]):
         return list(self.session.scalars(stmt))
 
 
-def __getattr__(name: str) -> Any:
-    """``JobRepository`` lives in ``terrascan.catalog.jobs``; this name keeps old imports
-    working (resolved lazily, because that module builds on ``TenantRepository``)."""
-    if name == "JobRepository":
-        from terrascan.catalog.jobs import JobRepository  # noqa: PLC0415
-
-        return JobRepository
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "org"
 

@@ -9,7 +9,6 @@ GDAL knows about the file.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from terrascan.engine.plan import plan_windows
 from terrascan.engine.progress import ProgressCallback, ProgressTracker
 from terrascan.engine.results import ConversionResult, OutputInfo
 from terrascan.engine.runner import BlockRunner
+from terrascan.engine.session import run_environment
 from terrascan.engine.sources import Frame, RasterSource
 from terrascan.io.cog import convert_to_cog as gdal_convert_to_cog
 from terrascan.io.grid import Grid
@@ -107,8 +107,7 @@ def _stream(
     windows = plan_windows(frame.height, frame.width, frame.block_shape)
     writer = open_cog(out, frame, count=count, dtype=dtype, nodata=nodata, band_names=names,
                       tags={k: v for k, v in tags.items() if k != "AREA_OR_POINT"})  # fmt: skip
-    lock = threading.Lock()
-    with writer, BlockRunner([opener], workers=workers) as runner:
+    with run_environment(), writer, BlockRunner([opener], workers=workers) as runner:
 
         def work(readers: Sequence[Any], window: Window) -> None:
             writer.write(readers[0].read(window), window)
@@ -117,8 +116,7 @@ def _stream(
 
         def tick(_w: Window, _r: None) -> None:
             nonlocal done
-            with lock:
-                done += 1
+            done += 1
             tracker.update("copy", done, len(windows), "copying blocks")
 
         runner.run(windows, work, tick)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 
 import rasterio
 from rasterio.windows import Window
 
+from terrascan.engine.memory import release_memory, tune_allocator
 from terrascan.engine.plan import plan_windows
 from terrascan.engine.progress import ProgressCallback, ProgressTracker
 from terrascan.engine.runner import BlockRunner
@@ -22,6 +24,19 @@ from terrascan.engine.sources import (
 #: GDAL block cache while a run reads its inputs (bytes; a bare small integer would be bytes
 #: too, see ARCHITECTURE.md section 8).
 READ_CACHE_BYTES = 128 * 1024**2
+
+
+@contextmanager
+def run_environment() -> Iterator[None]:
+    """Settings for the length of a run: a small GDAL block cache (each block is read once,
+    a big cache would only hold memory), the allocator tuned for block-sized arrays, and the
+    freed memory handed back at the end."""
+    tune_allocator()
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_BYTES):
+            yield
+    finally:
+        release_memory()
 
 
 class Session:
@@ -56,8 +71,7 @@ class Session:
             self.frame.height, self.frame.width, self.frame.block_shape
         )
         self.tracker = ProgressTracker(progress, stages)
-        # Each block is read once: a big GDAL block cache would only hold memory.
-        self._env = rasterio.Env(GDAL_CACHEMAX=READ_CACHE_BYTES)
+        self._env = run_environment()
         self._env.__enter__()
         self.runner = BlockRunner(openers, workers=workers)
 

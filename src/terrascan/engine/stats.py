@@ -1,7 +1,7 @@
 """Summary statistics of a float raster, computed per block and merged.
 
 Each block gives its count of finite values, minimum, maximum, mean and sum of squared
-deviations from that mean (two passes over the block while it is in cache); blocks merge with
+deviations from that mean (one pass over the block); blocks merge with
 the pairwise update of Chan, Golub & LeVeque (1979), "Updating formulae and a pairwise
 algorithm for computing sample variances", so the standard deviation stays accurate over a
 whole scene.
@@ -20,27 +20,33 @@ import numpy.typing as npt
 
 @numba.njit(nogil=True, cache=True)
 def _moments(values: Any) -> tuple[int, float, float, float, float]:  # pragma: no cover
-    """(count, min, max, mean, M2) of the finite values of a flat array."""
+    """(count, min, max, mean, M2) of the finite values of a flat array, in one pass.
+
+    Sums are shifted by the first finite value (Chan, Golub & LeVeque's shifted data), so the
+    sum of squares does not cancel catastrophically even when the values are far from 0.
+    """
     n = 0
+    shift = 0.0
     total = 0.0
+    squares = 0.0
     low = np.inf
     high = -np.inf
     for i in range(values.shape[0]):
         v = float(values[i])
-        if np.isfinite(v):
-            n += 1
-            total += v
-            low = min(low, v)
-            high = max(high, v)
+        if v - v != 0.0:  # NaN or infinite
+            continue
+        if n == 0:
+            shift = v
+        d = v - shift
+        n += 1
+        total += d
+        squares += d * d
+        low = min(low, v)
+        high = max(high, v)
     if n == 0:
         return 0, np.nan, np.nan, np.nan, 0.0
     mean = total / n
-    m2 = 0.0
-    for i in range(values.shape[0]):
-        v = float(values[i])
-        if np.isfinite(v):
-            m2 += (v - mean) * (v - mean)
-    return n, low, high, mean, m2
+    return n, low, high, shift + mean, max(0.0, squares - total * mean)
 
 
 @attrs.frozen

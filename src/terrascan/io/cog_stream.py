@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import Any
 
 import attrs
+import numba
 import numpy as np
 import numpy.typing as npt
 from affine import Affine
@@ -52,7 +53,6 @@ from terrascan.io.cog import (
     BLOCKSIZE,
     Compression,
     OverviewResampling,
-    _decimate,
     overview_factors,
 )
 from terrascan.io.grid import Grid
@@ -79,6 +79,67 @@ _FALLOC_FL_INSERT_RANGE = 0x20
 def streaming_available(compress: Compression = "zstd") -> bool:
     """True when :class:`StreamingCogWriter` can encode ``compress`` in this process."""
     return codec_available(compress)
+
+
+@numba.njit(nogil=True, cache=True)
+def _mean_2x2(
+    src: Any, out: Any, nodata: float, use_nodata: bool, floating: bool, fill: float
+) -> None:  # pragma: no cover - compiled
+    """Each output pixel is the mean of the valid pixels (not NaN, not ``nodata``) of its 2 x 2
+    cell, ``fill`` where none is; integers round half up. Odd last rows and columns average
+    the pixels they have. The same values as :func:`terrascan.io.cog._decimate`, unrolled."""
+    bands, rows, cols = src.shape
+    for b in range(bands):
+        for i in range(out.shape[1]):
+            r0 = 2 * i
+            r1 = r0 + 1 if r0 + 1 < rows else -1
+            for j in range(out.shape[2]):
+                c0 = 2 * j
+                c1 = c0 + 1 if c0 + 1 < cols else -1
+                total = 0.0
+                n = 0
+                v = src[b, r0, c0]
+                if not ((floating and v != v) or (use_nodata and v == nodata)):
+                    total += v
+                    n += 1
+                if c1 >= 0:
+                    v = src[b, r0, c1]
+                    if not ((floating and v != v) or (use_nodata and v == nodata)):
+                        total += v
+                        n += 1
+                if r1 >= 0:
+                    v = src[b, r1, c0]
+                    if not ((floating and v != v) or (use_nodata and v == nodata)):
+                        total += v
+                        n += 1
+                    if c1 >= 0:
+                        v = src[b, r1, c1]
+                        if not ((floating and v != v) or (use_nodata and v == nodata)):
+                            total += v
+                            n += 1
+                if n == 0:
+                    out[b, i, j] = fill
+                elif floating:
+                    out[b, i, j] = total / n
+                else:
+                    out[b, i, j] = np.floor(total / n + 0.5)
+
+
+def _halve(
+    block: npt.NDArray[Any], nodata: float | None, resampling: OverviewResampling
+) -> npt.NDArray[Any]:
+    """Halve a (band, row, col) block for the next overview level (average or nearest)."""
+    if resampling == "nearest":
+        return np.ascontiguousarray(block[:, ::2, ::2])
+    bands, rows, cols = block.shape
+    out = np.empty((bands, (rows + 1) // 2, (cols + 1) // 2), block.dtype)
+    floating = bool(np.issubdtype(block.dtype, np.floating))
+    if nodata is None:
+        value, use_nodata, fill = 0.0, False, math.nan if floating else 0.0
+    else:
+        value, use_nodata, fill = float(nodata), not math.isnan(nodata), float(nodata)
+    _mean_2x2(block, out, value, use_nodata, floating, fill)
+    return out
 
 
 @attrs.frozen
@@ -325,6 +386,7 @@ class StreamingCogWriter:
         self._pyramid = _Pyramid(self.levels, self.dtype, self._fill)
         self._lock = threading.Lock()
         self._closed = False
+        self._written = np.zeros((self.levels[0].rows, self.levels[0].cols), bool)
         folder = Path(tmp_dir) if tmp_dir is not None else self.path.parent
         stem = f".{self.path.name}.{uuid.uuid4().hex}"
         self._spools: list[_Spool] = []
@@ -355,6 +417,12 @@ class StreamingCogWriter:
         win = Window(0, 0, self.width, self.height) if window is None else window
         block = self._check_block(data, win)
         col0, row0 = int(win.col_off), int(win.row_off)
+        rows = range(row0 // BLOCKSIZE, (row0 + block.shape[1] - 1) // BLOCKSIZE + 1)
+        cols = range(col0 // BLOCKSIZE, (col0 + block.shape[2] - 1) // BLOCKSIZE + 1)
+        with self._lock:  # each tile once: a second write would leave stale bytes behind
+            if self._written[rows.start : rows.stop, cols.start : cols.stop].any():
+                raise InvalidInputError(f"window {win} overlaps tiles already written")
+            self._written[rows.start : rows.stop, cols.start : cols.stop] = True
         for r in range(0, block.shape[1], BLOCKSIZE):
             for c in range(0, block.shape[2], BLOCKSIZE):
                 tile = block[:, r : r + BLOCKSIZE, c : c + BLOCKSIZE]
@@ -366,7 +434,7 @@ class StreamingCogWriter:
             self._store(level, row, col, tile)
             if level + 1 >= len(self.levels):
                 return
-            half = _decimate(tile, self.nodata, self._resampling)
+            half = _halve(tile, self.nodata, self._resampling)
             parent = self._pyramid.add(level + 1, row, col, half)
             if parent is None:
                 return
@@ -376,7 +444,7 @@ class StreamingCogWriter:
         """Encode every band of one tile and append them, adjacent, to the level's spool."""
         target = self.levels[level]
         encoded = [self._encoder.encode(self._padded(tile[band])) for band in range(self.count)]
-        start = self._spools[level].append(b"".join(encoded))
+        start = self._spools[level].append(encoded[0] if self.count == 1 else b"".join(encoded))
         for band, chunk in enumerate(encoded):
             target.offsets[row, col, band] = start
             target.sizes[row, col, band] = len(chunk)

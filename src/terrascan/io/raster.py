@@ -35,6 +35,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from terrascan.errors import InvalidInputError
+from terrascan.io._convert import dn_to_float
 from terrascan.io.grid import Bounds, CRSInput, Grid, as_crs
 from terrascan.io.sensors import (
     BAND_NAMES,
@@ -54,6 +55,7 @@ from terrascan.io.sources import (
     resolve_href,
 )
 from terrascan.io.stac_item import check_item, item_band_refs, load_item
+from terrascan.io.tiff_tiles import TiffTiles
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -180,6 +182,9 @@ class ReaderProfile:
 
 def _to_float(raw: npt.NDArray[Any], nodata: float | None, ref: BandRef) -> FloatArray:
     """DN -> float32 value with ``ref``'s scale/offset; ``nodata`` pixels -> NaN."""
+    fused = dn_to_float(raw, nodata, ref.scale, ref.offset)  # one pass, same result
+    if fused is not None:
+        return fused
     out = raw.astype(np.float32)
     invalid = None
     if nodata is not None:
@@ -200,6 +205,17 @@ class _DirectBand:
         self.src, self.ref = src, ref
         self.col0, self.row0 = int(offset.col_off), int(offset.row_off)
         self.nodata = ref.nodata if ref.nodata is not None else src.nodata
+        # Local tiled GeoTIFFs in the usual layouts are decoded without GDAL (same pixels,
+        # a third of the time); anything else reads through GDAL.
+        self.tiles = (
+            TiffTiles.open(src.name, ref.index, src.nodata) if src.driver == "GTiff" else None
+        )
+
+    def _raw(self, window: Window) -> npt.NDArray[Any]:
+        if self.tiles is not None:
+            return self.tiles.read(window)
+        raw: npt.NDArray[Any] = self.src.read(self.ref.index, window=window)
+        return raw
 
     def read(self, window: Window) -> FloatArray:
         col, row = int(window.col_off) + self.col0, int(window.row_off) + self.row0
@@ -207,11 +223,11 @@ class _DirectBand:
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, self.src.width), min(row + height, self.src.height)
         if c0 == col and r0 == row and c1 - c0 == width and r1 - r0 == height:
-            raw = self.src.read(self.ref.index, window=Window(col, row, width, height))
+            raw = self._raw(Window(col, row, width, height))
             return _to_float(raw, self.nodata, self.ref)
         out = np.full((height, width), np.nan, np.float32)
         if c1 > c0 and r1 > r0:
-            raw = self.src.read(self.ref.index, window=Window(c0, r0, c1 - c0, r1 - r0))
+            raw = self._raw(Window(c0, r0, c1 - c0, r1 - r0))
             out[r0 - row : r1 - row, c0 - col : c1 - col] = _to_float(raw, self.nodata, self.ref)
         return out
 

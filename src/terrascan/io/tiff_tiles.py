@@ -21,6 +21,7 @@ import math
 import os
 import struct
 import threading
+import weakref
 import zlib
 from typing import Any
 
@@ -41,29 +42,35 @@ _WANTED = (256, 257, 258, 259, 277, 284, 317, 322, 323, 324, 325, 339)
 
 
 @numba.njit(nogil=True, cache=True)
-def _undo_horizontal(tile: Any) -> None:  # pragma: no cover - compiled
-    """Predictor 2, inverted in place: running sum along each row, wrapping in the type."""
-    rows, cols = tile.shape
+def _undo_horizontal(src: Any, dst: Any) -> None:  # pragma: no cover - compiled
+    """Predictor 2, inverted: ``dst`` is the running sum of ``src`` along each row, wrapping
+    in the sample type."""
+    rows, cols = dst.shape
     for r in range(rows):
+        total = src[r, 0]
+        dst[r, 0] = total
         for c in range(1, cols):
-            tile[r, c] = tile[r, c] + tile[r, c - 1]
+            total = total + src[r, c]
+            dst[r, c] = total
 
 
 @numba.njit(nogil=True, cache=True)
-def _undo_float(shuffled: Any, words: Any) -> None:  # pragma: no cover - compiled
-    """Predictor 3, inverted: running byte sum along each row, then byte planes to words."""
-    rows, cols = words.shape
-    nbytes = shuffled.shape[1] // cols
+def _undo_float(src: Any, dst: Any) -> None:  # pragma: no cover - compiled
+    """Predictor 3, inverted: running byte sum of each row of ``src`` (rows of bytes), then the
+    byte planes (most significant first) put back into the words of ``dst``."""
+    rows, cols = dst.shape
+    nbytes = src.shape[1] // cols
+    row = np.empty(src.shape[1], np.uint8)
     for r in range(rows):
         total = 0
-        for i in range(shuffled.shape[1]):
-            total = (total + shuffled[r, i]) & 0xFF
-            shuffled[r, i] = total
+        for i in range(src.shape[1]):
+            total = (total + src[r, i]) & 0xFF
+            row[i] = total
         for c in range(cols):
             word = np.uint64(0)
             for k in range(nbytes):
-                word = (word << np.uint64(8)) | np.uint64(shuffled[r, k * cols + c])
-            words[r, c] = word
+                word = (word << np.uint64(8)) | np.uint64(row[k * cols + c])
+            dst[r, c] = word
 
 
 def _zstandard() -> Any:
@@ -137,6 +144,7 @@ class TiffTiles:
         self.across = across
         self.fill = fill
         self._local = threading.local()
+        self._finalizer = weakref.finalize(self, os.close, fd)
 
     @classmethod
     def open(cls, path: str, band: int, nodata: float | None) -> TiffTiles | None:
@@ -169,51 +177,51 @@ class TiffTiles:
             decompressor = self._local.zstd = _zstandard().ZstdDecompressor()
         return bytes(decompressor.decompress(data, max_output_size=size))
 
-    def tile(self, row: int, col: int) -> npt.NDArray[Any]:
-        """The decoded (tile_h, tile_w) tile at tile row ``row`` and column ``col``."""
+    def _decode(self, row: int, col: int, dst: npt.NDArray[Any]) -> None:
+        """Decode tile (``row``, ``col``) into ``dst``, a (tile_h, tile_w) array or view."""
         index = row * self.across + col
         offset, count = self.offsets[index], self.counts[index]
-        shape = (self.tile_h, self.tile_w)
-        if count == 0:
-            return np.full(shape, self.fill, self.dtype)
+        if count == 0:  # a sparse tile: GDAL reads nodata (or 0)
+            dst[...] = self.fill
+            return
         size = self.tile_h * self.tile_w * self.dtype.itemsize
         raw = self._decompress(os.pread(self._fd, count, offset), size)
         if len(raw) < size:
             raise ValueError(f"tile {row},{col} decodes to {len(raw)} bytes, expected {size}")
         if self.predictor == 3:
-            shuffled = np.frombuffer(raw, np.uint8, size).reshape(self.tile_h, -1).copy()
-            words = np.empty(shape, _WORDS[self.dtype.itemsize])
-            _undo_float(shuffled, words)
-            return words.view(self.dtype)
-        tile = np.frombuffer(raw, self.dtype, self.tile_h * self.tile_w).reshape(shape)
+            shuffled = np.frombuffer(raw, np.uint8, size).reshape(self.tile_h, -1)
+            _undo_float(shuffled, dst.view(_WORDS[self.dtype.itemsize]))
+            return
+        tile = np.frombuffer(raw, self.dtype, self.tile_h * self.tile_w)
+        tile = tile.reshape(self.tile_h, self.tile_w)
         if self.predictor == 2:
-            tile = tile.copy()
-            _undo_horizontal(tile)
-        return tile
+            _undo_horizontal(tile, dst)
+        else:
+            dst[...] = tile
 
     def read(self, window: Window) -> npt.NDArray[Any]:
         """The pixels of ``window`` (inside the image), as GDAL's ``read`` returns them."""
         col0, row0 = int(window.col_off), int(window.row_off)
         width, height = int(window.width), int(window.height)
-        out = np.empty((height, width), self.dtype.newbyteorder("="))
+        out = np.empty((height, width), self.dtype)
+        whole = None
         for trow in range(row0 // self.tile_h, (row0 + height - 1) // self.tile_h + 1):
             for tcol in range(col0 // self.tile_w, (col0 + width - 1) // self.tile_w + 1):
-                tile = self.tile(trow, tcol)
                 top, left = trow * self.tile_h, tcol * self.tile_w
                 r0, r1 = max(row0, top), min(row0 + height, top + self.tile_h)
                 c0, c1 = max(col0, left), min(col0 + width, left + self.tile_w)
-                out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = tile[
-                    r0 - top : r1 - top, c0 - left : c1 - left
-                ]
+                target = out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0]
+                if target.shape == (self.tile_h, self.tile_w):
+                    self._decode(trow, tcol, target)  # straight into the output
+                    continue
+                if whole is None:
+                    whole = np.empty((self.tile_h, self.tile_w), self.dtype)
+                self._decode(trow, tcol, whole)
+                target[...] = whole[r0 - top : r1 - top, c0 - left : c1 - left]
         return out
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self) -> None:
-        self.close()
+        self._finalizer()
 
 
 def _supported(tags: dict[int, tuple[int, ...]], band: int) -> bool:

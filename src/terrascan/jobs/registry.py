@@ -92,9 +92,10 @@ class JobRegistry:
 
 def default_registry() -> JobRegistry:
     """TerraScan's job types (built on each call, so tests can add their own)."""
-    from terrascan.jobs import builtin, ingest
+    from terrascan.jobs import analysis, builtin, ingest
 
     registry = JobRegistry()
     builtin.register(registry)
     ingest.register(registry)
+    analysis.register(registry)
     return registry

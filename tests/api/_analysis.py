@@ -1,0 +1,126 @@
+"""Helpers for the analysis, tile and export tests: synthetic scenes, uploads, job polling."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from fastapi.testclient import TestClient
+
+from tests.api._accounts import Account
+
+BANDS = ["red", "green", "blue", "nir"]
+SIZE = 64
+TRANSFORM = Affine(10, 0, 500000, 0, -10, 5000000)  # UTM 33N, about 45.1N 15E
+CRS = "EPSG:32633"
+#: Rows/columns of the planted change (vegetation loss: NIR drops).
+CHANGE = (slice(20, 36), slice(24, 40))
+
+
+def scene(seed: int = 0) -> np.ndarray:
+    """A textured 4-band uint16 scene (red, green, blue, nir): vegetation everywhere."""
+    rng = np.random.default_rng(seed)
+    data = np.empty((4, SIZE, SIZE), dtype="uint16")
+    data[0] = rng.integers(400, 1000, (SIZE, SIZE))
+    data[1] = rng.integers(500, 1100, (SIZE, SIZE))
+    data[2] = rng.integers(300, 900, (SIZE, SIZE))
+    data[3] = rng.integers(3000, 4000, (SIZE, SIZE))
+    return data
+
+
+def with_change(data: np.ndarray) -> np.ndarray:
+    after = data.copy()
+    after[3][CHANGE] = 600
+    return after
+
+
+def write_scene(path: Path, data: np.ndarray) -> Path:
+    profile = {
+        "driver": "GTiff",
+        "width": SIZE,
+        "height": SIZE,
+        "count": 4,
+        "dtype": "uint16",
+        "crs": CRS,
+        "transform": TRANSFORM,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        for index, name in enumerate(BANDS, start=1):
+            dst.set_band_description(index, name)
+    return path
+
+
+def upload(client: TestClient, who: Account, path: Path, name: str) -> str:
+    response = client.post(
+        "/api/v1/imagery/upload",
+        headers=who.headers,
+        files={"file": (path.name, path.read_bytes(), "image/tiff")},
+        data={"name": name},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def wait_for(client: TestClient, who: Account, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}", headers=who.headers).json()
+        if job["status"] in ("completed", "failed", "cancelled"):
+            return dict(job)
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def ndvi(data: np.ndarray) -> np.ndarray:
+    red, nir = data[0].astype("float64"), data[3].astype("float64")
+    return ((nir - red) / (nir + red)).astype("float32")
+
+
+@dataclass
+class Journey:
+    client: TestClient
+    alice: Account
+    bob: Account
+    before: np.ndarray
+    after: np.ndarray
+    imagery: tuple[str, str]
+    index_job: dict[str, Any]
+    change_job: dict[str, Any]
+
+
+def run_journey(client: TestClient, alice: Account, bob: Account, folder: Path) -> Journey:
+    before, after = scene(1), with_change(scene(1))
+    ids = (
+        upload(client, alice, write_scene(folder / "before.tif", before), "before"),
+        upload(client, alice, write_scene(folder / "after.tif", after), "after"),
+    )
+    started = client.post(
+        "/api/v1/analysis/spectral-index",
+        json={"imagery_id": ids[0], "index_name": "ndvi"},
+        headers=alice.headers,
+    )
+    assert started.status_code == 202, started.text
+    change = client.post(
+        "/api/v1/analysis/change-detection",
+        json={
+            "imagery_id_before": ids[0],
+            "imagery_id_after": ids[1],
+            "method": "diff",
+            "index_name": "ndvi",
+            "threshold": 0.3,
+            "coregister": False,  # exact numpy comparison; see test_coregistered_change
+        },
+        headers=alice.headers,
+    )
+    assert change.status_code == 202, change.text
+    index_job = wait_for(client, alice, started.json()["id"])
+    change_job = wait_for(client, alice, change.json()["id"])
+    assert index_job["status"] == "completed", index_job
+    assert change_job["status"] == "completed", change_job
+    return Journey(client, alice, bob, before, after, ids, index_job, change_job)

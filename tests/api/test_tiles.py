@@ -1,0 +1,163 @@
+"""Dynamic tiles over HTTP: a result tile's pixels against the result raster, index algorithms,
+checked band math (T6), output caps (T7), the per-organisation cache and 404 for others."""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import morecantile
+import numpy as np
+import pytest
+from pyproj import Transformer
+
+from tests.api._accounts import account_settings, open_client, signup
+from tests.api._analysis import CRS, SIZE, TRANSFORM, Journey, ndvi, run_journey
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+ZOOM = 15
+
+
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
+    root = Path(tmp_path_factory.mktemp("tiles-api"))
+    with open_client(account_settings(root)) as client:
+        alice = signup(client, "alice@example.org")
+        bob = signup(client, "bob@example.org")
+        yield run_journey(client, alice, bob, root)
+
+
+def _centre_tile() -> morecantile.Tile:
+    x, y = TRANSFORM * (SIZE / 2, SIZE / 2)
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(x, y)
+    return TMS.tile(lon, lat, ZOOM)
+
+
+def _npy(content: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(content))
+
+
+def _expected(tile: morecantile.Tile, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The raster's value under each tile pixel's centre (nearest), and where it is inside."""
+    bounds = TMS.xy_bounds(tile)
+    res = (bounds.right - bounds.left) / 256
+    cols, rows = np.meshgrid(np.arange(256) + 0.5, np.arange(256) + 0.5)
+    mx, my = bounds.left + cols * res, bounds.top - rows * res
+    ux, uy = Transformer.from_crs("EPSG:3857", CRS, always_xy=True).transform(mx, my)
+    c, r = ~TRANSFORM * (ux, uy)
+    r, c = np.floor(r).astype(int), np.floor(c).astype(int)
+    inside = (r >= 0) & (r < SIZE) & (c >= 0) & (c < SIZE)
+    return values[np.clip(r, 0, SIZE - 1), np.clip(c, 0, SIZE - 1)], inside
+
+
+def test_result_tile_pixels_match_the_result_raster(journey: Journey) -> None:
+    client, alice, job_id = journey.client, journey.alice, journey.index_job["id"]
+    tile = _centre_tile()
+    url = f"/api/v1/analysis/results/{job_id}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy"
+    response = client.get(url, headers=alice.headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"].startswith("private")
+    data = _npy(response.content)
+    assert data.shape == (2, 256, 256)  # NDVI and the mask
+    expected, inside = _expected(tile, ndvi(journey.before))
+    valid = data[1] > 0
+    assert valid.sum() > 1000 and not (valid & ~inside).any()
+    close = np.isclose(data[0][valid], expected[valid], atol=1e-5)
+    assert close.mean() > 0.97  # pixels on raster cell edges may round the other way
+
+    again = client.get(url, headers=alice.headers)
+    assert again.headers.get("x-cache") == "hit" and again.content == response.content
+    assert again.headers["cache-control"].startswith("private")
+    assert client.get(url, headers=journey.bob.headers).status_code == 404
+
+
+def test_index_algorithm_on_imagery_equals_the_index_job(journey: Journey) -> None:
+    client, alice = journey.client, journey.alice
+    tile = _centre_tile()
+    path = f"tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy"
+    on_the_fly = client.get(
+        f"/api/v1/imagery/{journey.imagery[0]}/{path}?algorithm=ndvi", headers=alice.headers
+    )
+    stored = client.get(
+        f"/api/v1/analysis/results/{journey.index_job['id']}/{path}", headers=alice.headers
+    )
+    assert on_the_fly.status_code == stored.status_code == 200, on_the_fly.text
+    a, b = _npy(on_the_fly.content), _npy(stored.content)
+    np.testing.assert_allclose(a[0][b[1] > 0], b[0][b[1] > 0], atol=1e-5)
+
+    by_name = client.get(
+        f"/api/v1/imagery/{journey.imagery[0]}/{path}?expression=(nir-red)/(nir%2Bred)",
+        headers=alice.headers,
+    )
+    assert by_name.status_code == 200, by_name.text
+    np.testing.assert_allclose(_npy(by_name.content)[0][b[1] > 0], b[0][b[1] > 0], atol=1e-5)
+
+
+def test_tilejson_info_statistics_and_preview(journey: Journey) -> None:
+    client, alice = journey.client, journey.alice
+    base = f"/api/v1/imagery/{journey.imagery[0]}"
+    tilejson = client.get(f"{base}/WebMercatorQuad/tilejson.json", headers=alice.headers)
+    assert tilejson.status_code == 200, tilejson.text
+    assert tilejson.json()["tiles"][0].startswith("http://testserver" + base + "/tiles/")
+    info = client.get(f"{base}/info", headers=alice.headers).json()
+    assert info["width"] == SIZE and info["count"] == 4
+    stats = client.get(f"{base}/statistics?algorithm=ndvi", headers=alice.headers)
+    assert stats.status_code == 200, stats.text
+    preview = client.get(f"{base}/preview.png?bidx=4&rescale=0,4000", headers=alice.headers)
+    assert preview.status_code == 200 and preview.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", preview.content[16:24]) == (SIZE, SIZE)  # IHDR width, height
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "__import__('os').system('id')",
+        "b1.real",
+        "lambda: 1",
+        "nir.__class__",
+        "sqrt(b1)",
+        "b1 ** 2",
+        "b9",
+        "(b1",
+        "b1;;b2",
+        "b1" + "+b1" * 300,
+    ],
+)
+def test_band_math_beyond_bands_numbers_and_arithmetic_is_400(
+    journey: Journey, expression: str
+) -> None:
+    tile = _centre_tile()
+    response = journey.client.get(
+        f"/api/v1/imagery/{journey.imagery[0]}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}",
+        params={"expression": expression},
+        headers=journey.alice.headers,
+    )
+    assert response.status_code in (400, 422), (expression, response.text)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tiles/WebMercatorQuad/31/0/0",
+        "tiles/WebMercatorQuad/2/9/0",
+        "tiles/WebMercatorQuad/15/0/0?tilesize=4096",
+        "preview?max_size=100000",
+        "preview/50000x50000.png",
+        "statistics?max_size=100000",
+    ],
+)
+def test_output_sizes_are_capped(journey: Journey, path: str) -> None:
+    response = journey.client.get(
+        f"/api/v1/imagery/{journey.imagery[0]}/{path}", headers=journey.alice.headers
+    )
+    assert response.status_code == 422, (path, response.text)
+
+
+def test_no_generic_url_endpoints(journey: Journey) -> None:
+    spec = journey.client.get("/api/v1/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            names = {p["name"] for p in operation.get("parameters", [])}
+            assert not names & {"url", "path", "href"}, path
