@@ -33,7 +33,7 @@ web:
 
 run: $(VENV)/.run-deps $(WEB_STAMP)
 	$(BIN)/terrascan db upgrade
-	$(BIN)/terrascan serve
+	$(BIN)/terrascan serve --demo
 
 services:
 	bash scripts/services.sh

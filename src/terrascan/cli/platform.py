@@ -24,7 +24,7 @@ def serve(
         False, "--demo", help="Seed a demo user with a generated pair of scenes (offline)."
     ),
 ) -> None:
-    """Start the API and the web app (embedded defaults: SQLite catalog, local storage)."""
+    """Start the API, the web app and the in-process job worker (embedded defaults)."""
     import uvicorn  # noqa: PLC0415 (only the server needs it)
 
     from terrascan.api.app import create_app  # noqa: PLC0415
