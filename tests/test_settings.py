@@ -12,7 +12,9 @@ from terrascan.errors import ConfigurationError
 from terrascan.settings import DEFAULT_STAC_API_URL, Settings
 
 
-def test_environment_prefix_and_comma_lists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_environment_prefix_and_comma_lists(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("TERRASCAN_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TERRASCAN_PORT", "8123")
     monkeypatch.setenv("TERRASCAN_ASSET_HOSTS", "a.example.org, b.example.org")
@@ -30,7 +32,9 @@ def test_environment_prefix_and_comma_lists(monkeypatch: pytest.MonkeyPatch, tmp
 def test_production_is_inferred_from_services(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0").is_production
     assert Settings(data_dir=tmp_path, database_url="postgresql://db/terrascan").is_production
-    assert not Settings(data_dir=tmp_path, database_url="postgresql://db/x", mode="embedded").is_production
+    assert not Settings(
+        data_dir=tmp_path, database_url="postgresql://db/x", mode="embedded"
+    ).is_production
 
 
 def test_embedded_secret_is_generated_once_and_private(tmp_path: Path) -> None:
@@ -53,4 +57,7 @@ def test_production_refuses_default_or_weak_secrets(tmp_path: Path, secret: str)
 
 def test_production_accepts_a_strong_secret(tmp_path: Path) -> None:
     strong = "k" * 16 + "9f8e7d6c5b4a3f2e1d0c"
-    assert Settings(data_dir=tmp_path, mode="production", secret_key=strong).resolve_secret_key() == strong
+    assert (
+        Settings(data_dir=tmp_path, mode="production", secret_key=strong).resolve_secret_key()
+        == strong
+    )

@@ -30,7 +30,9 @@ def test_health_is_ok_on_the_embedded_defaults(client: TestClient) -> None:
     assert body["mode"] == "embedded"
     assert body["version"] == terrascan.__version__
     assert {k: v["status"] for k, v in body["checks"].items()} == {
-        "catalog": "ok", "storage": "ok", "broker": "ok"
+        "catalog": "ok",
+        "storage": "ok",
+        "broker": "ok",
     }
     assert body["checks"]["catalog"]["kind"] == "sqlite"
     assert body["checks"]["broker"]["kind"] == "in-process"
@@ -45,7 +47,11 @@ def test_health_reports_an_unreachable_broker(tmp_path: Path) -> None:
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"
-    assert body["checks"]["broker"] == {"status": "error", "kind": "redis", "detail": "Service unavailable"}
+    assert body["checks"]["broker"] == {
+        "status": "error",
+        "kind": "redis",
+        "detail": "Service unavailable",
+    }
     assert body["checks"]["catalog"]["status"] == "ok"
 
 
@@ -77,7 +83,8 @@ def test_health_on_postgis(tmp_path: Path, postgis_url: str) -> None:
 
 def test_version_and_openapi(client: TestClient) -> None:
     assert client.get("/api/v1/version").json() == {
-        "name": "terrascan", "version": terrascan.__version__
+        "name": "terrascan",
+        "version": terrascan.__version__,
     }
     spec = client.get("/api/v1/openapi.json").json()
     assert spec["info"]["title"] == "TerraScan"
@@ -151,7 +158,10 @@ def test_metrics_count_requests_by_route_template(settings: Settings) -> None:
         for item in (1, 2, 3):
             client.get(f"/api/v1/probe/items/{item}")
         text = client.get("/metrics").text
-    line = 'terrascan_http_requests_total{method="GET",route="/api/v1/probe/items/{item_id}",status="200"} 3.0'
+    line = (
+        "terrascan_http_requests_total"
+        '{method="GET",route="/api/v1/probe/items/{item_id}",status="200"} 3.0'
+    )
     assert line in text
     assert "terrascan_http_request_duration_seconds_bucket" in text
     assert "/api/v1/probe/items/1" not in text  # templates, not raw paths
@@ -163,7 +173,9 @@ def test_access_logs_are_json_with_the_request_id(
     client = TestClient(create_app(settings))  # logging is configured with capsys in place
     capsys.readouterr()
     client.get("/api/v1/version", headers={"X-Request-ID": "log-me-1"})
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
     access = [entry for entry in lines if entry.get("request_id") == "log-me-1"]
     assert access and access[-1]["route"] == "/api/v1/version" and access[-1]["status"] == 200
 
@@ -175,7 +187,9 @@ def test_web_app_is_served_at_the_root(client: TestClient) -> None:
 
 
 def test_cors_names_its_origins(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, mode="embedded", cors_origins=["https://app.example.org"])
+    settings = Settings(
+        data_dir=tmp_path, mode="embedded", cors_origins=["https://app.example.org"]
+    )
     with TestClient(create_app(settings)) as client:
         allowed = client.get("/api/v1/version", headers={"Origin": "https://app.example.org"})
         other = client.get("/api/v1/version", headers={"Origin": "https://evil.example.com"})

@@ -28,8 +28,12 @@ def _seed(catalog: Catalog, n: int = 120) -> tuple[uuid.UUID, uuid.UUID, dict[st
     rng = random.Random(7)
     with catalog.session() as session:
         users = UserRepository(session)
-        org_a = users.memberships(users.create(email="a@example.org", name="A", password_hash=None).id)[0][0]
-        org_b = users.memberships(users.create(email="b@example.org", name="B", password_hash=None).id)[0][0]
+        org_a = users.memberships(
+            users.create(email="a@example.org", name="A", password_hash=None).id
+        )[0][0]
+        org_b = users.memberships(
+            users.create(email="b@example.org", name="B", password_hash=None).id
+        )[0][0]
         repo = ImageryRepository(session)
         footprints: dict[str, Polygon] = {}
         for i in range(n):
@@ -51,7 +55,10 @@ def _seed(catalog: Catalog, n: int = 120) -> tuple[uuid.UUID, uuid.UUID, dict[st
         for i in range(min(n, 10)):
             repo.add(
                 ImagerySource(
-                    org_id=org_b.id, provider="upload", scene_id=f"b-{i}", dedupe_key=f"b-{i}",
+                    org_id=org_b.id,
+                    provider="upload",
+                    scene_id=f"b-{i}",
+                    dedupe_key=f"b-{i}",
                     geometry=footprints[f"scene-{i}"],
                 )
             )
@@ -72,7 +79,7 @@ def test_spatial_search_matches_an_exact_brute_force(catalog: Catalog) -> None:
 
 
 def test_search_filters_and_orders_by_acquisition(catalog: Catalog) -> None:
-    org_a, _, footprints = _seed(catalog)
+    org_a, _, _ = _seed(catalog)
     start, end = T0 + timedelta(days=10), T0 + timedelta(days=40)
     with catalog.session() as session:
         found = ImageryRepository(session).search(
@@ -114,7 +121,9 @@ def test_other_organisations_rows_are_not_found(catalog: Catalog) -> None:
 def test_aoi_geometry_round_trips_and_is_searchable(catalog: Catalog) -> None:
     with catalog.session() as session:
         users = UserRepository(session)
-        org = users.memberships(users.create(email="c@example.org", name="C", password_hash=None).id)[0][0]
+        org = users.memberships(
+            users.create(email="c@example.org", name="C", password_hash=None).id
+        )[0][0]
         shape = Polygon([(10, 10), (11, 10), (11, 11), (10.5, 10.2), (10, 11)])
         aoi = AOIRepository(session).add(
             AOI(org_id=org.id, name="field", geometry=shape, area_km2=1.0)
@@ -127,7 +136,9 @@ def test_aoi_geometry_round_trips_and_is_searchable(catalog: Catalog) -> None:
         assert (loaded.minx, loaded.miny, loaded.maxx, loaded.maxy) == shape.bounds
         # Inside the bounding box but in the notch of the polygon: no hit.
         assert repo.search(org_id=org_id, intersects=box(10.45, 10.5, 10.55, 10.9)) == []
-        assert [a.id for a in repo.search(org_id=org_id, intersects=box(10.1, 10.1, 10.2, 10.2))] == [aoi_id]
+        assert [
+            a.id for a in repo.search(org_id=org_id, intersects=box(10.1, 10.1, 10.2, 10.2))
+        ] == [aoi_id]
 
 
 def test_user_creation_makes_a_personal_org_they_own(catalog: Catalog) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
@@ -72,7 +72,10 @@ class Schedule(enum.StrEnum):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSONType, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSONType,
+        datetime: DateTime(timezone=True),
+    }
 
 
 class UUIDKey:
@@ -148,7 +151,9 @@ class AOI(UUIDKey, SpatialMixin, Base):
     org_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     geometry: Mapped[BaseGeometry] = mapped_column(Geometry("POLYGON"))
@@ -192,7 +197,9 @@ class AnalysisJob(UUIDKey, Base):
     __table_args__ = (Index("ix_jobs_org_status", "org_id", "status"),)
 
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     job_type: Mapped[str] = mapped_column(String(50))
     status: Mapped[str] = mapped_column(String(20), default=JobStatus.PENDING)
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -270,7 +277,9 @@ class ShareLink(UUIDKey, Base):
     org_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)
     target_type: Mapped[str] = mapped_column(String(50))
     target_id: Mapped[uuid.UUID]

@@ -67,7 +67,7 @@ class Geometry(TypeDecorator[BaseGeometry]):
 
 def _register_reflection() -> None:
     """Let SQLAlchemy reflect PostGIS ``geometry`` columns (migrations compare them)."""
-    from sqlalchemy.dialects.postgresql.base import ischema_names  # noqa: PLC0415
+    from sqlalchemy.dialects.postgresql.base import ischema_names
 
     ischema_names.setdefault("geometry", PostGISGeometry)
 

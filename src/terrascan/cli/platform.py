@@ -25,10 +25,10 @@ def serve(
     ),
 ) -> None:
     """Start the API, the web app and the in-process job worker (embedded defaults)."""
-    import uvicorn  # noqa: PLC0415 (only the server needs it)
+    import uvicorn
 
-    from terrascan.api.app import create_app  # noqa: PLC0415
-    from terrascan.settings import get_settings  # noqa: PLC0415
+    from terrascan.api.app import create_app
+    from terrascan.settings import get_settings
 
     settings = get_settings()
     if host is not None:
@@ -37,7 +37,7 @@ def serve(
         settings.port = port
     app = create_app(settings)
     if demo:
-        from terrascan.jobs.demo import seed_demo  # noqa: PLC0415
+        from terrascan.jobs.demo import seed_demo
 
         seeded = seed_demo(app.state.catalog, app.state.store)
         password = seeded["password"] or "(set when the demo was first seeded)"
@@ -52,8 +52,8 @@ def db_upgrade(
     revision: str = typer.Argument("head", help="Alembic revision to upgrade to."),
 ) -> None:
     """Apply the catalog migrations."""
-    from terrascan.catalog.database import Catalog  # noqa: PLC0415
-    from terrascan.settings import get_settings  # noqa: PLC0415
+    from terrascan.catalog.database import Catalog
+    from terrascan.settings import get_settings
 
     settings = get_settings()
     catalog = Catalog(settings.resolved_database_url)
@@ -70,10 +70,10 @@ def user_create(
     superuser: bool = typer.Option(False, help="Make the user a platform administrator."),
 ) -> None:
     """Create a user with a personal organisation."""
-    from terrascan.catalog.database import Catalog  # noqa: PLC0415
-    from terrascan.catalog.repositories import UserRepository  # noqa: PLC0415
-    from terrascan.passwords import hash_password, validate_email  # noqa: PLC0415
-    from terrascan.settings import get_settings  # noqa: PLC0415
+    from terrascan.catalog.database import Catalog
+    from terrascan.catalog.repositories import UserRepository
+    from terrascan.passwords import hash_password, validate_email
+    from terrascan.settings import get_settings
 
     email = validate_email(email)
     password_hash = hash_password(password)
@@ -87,7 +87,7 @@ def user_create(
 
 
 def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
 
