@@ -121,3 +121,38 @@ def test_overview_halving_equals_the_cog_writers() -> None:
         np.testing.assert_array_equal(
             _halve(block, nodata, "average"), _decimate(block, nodata, "average")
         )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "compress", "predictor"),
+    [("uint16", "zstd", 2), ("uint16", "deflate", 1), ("int16", "zstd", 2), ("uint8", "none", 1),
+     ("float32", "zstd", 3), ("uint32", "deflate", 2)],
+)  # fmt: skip
+def test_decoding_to_float_in_one_pass(
+    dtype: str, compress: str, predictor: int, tmp_path: Path
+) -> None:
+    """read_float equals GDAL's read followed by the numpy conversion, sparse tiles included."""
+    rng = np.random.default_rng(3)
+    data = (rng.random((1, 700, 900)) * 250).astype(dtype)
+    data[0, :40, :40] = 5
+    options: dict[str, Any] = {"compress": compress, "nodata": 5, "sparse_ok": True}
+    if predictor != 1:
+        options["predictor"] = predictor
+    path = write(tmp_path / "f.tif", data, blocksize=256, **options)
+    with rasterio.open(path, "r+") as dst:  # make the last tile sparse
+        dst.write(np.full((1, 188, 132), 5, dtype), window=Window(768, 512, 132, 188))
+    with rasterio.open(path) as src:
+        tiles = TiffTiles.open(str(path), 1, src.nodata)
+        assert tiles is not None
+        for window in (*WINDOWS, Window(768, 512, 132, 188)):
+            raw = src.read(1, window=window)
+            for nodata, scale, offset in ((5.0, 1e-4, -0.1), (None, 1.0, 0.0)):
+                expected = raw.astype(np.float32)
+                if scale != 1.0:
+                    expected *= np.float32(scale)
+                if offset != 0.0:
+                    expected += np.float32(offset)
+                if nodata is not None:
+                    expected[raw == nodata] = np.nan
+                got = tiles.read_float(window, nodata, scale, offset)
+                np.testing.assert_array_equal(got, expected)

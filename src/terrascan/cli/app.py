@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from terrascan.cli import imagery, jobs, platform, raster
 from terrascan.errors import (
@@ -38,5 +39,7 @@ def main() -> None:
     try:
         app()
     except TerraScanError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err_console.print(
+            f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2 if isinstance(exc, (*USAGE_ERRORS, ConfigurationError)) else 1)

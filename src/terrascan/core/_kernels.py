@@ -71,3 +71,17 @@ def _histogram(
 
 # Serial on purpose: the engine's worker threads each fill their own histogram.
 histogram = numba.njit(nogil=True, cache=True)(_histogram)
+
+
+def _cva_magnitude(before: Any, after: Any, out: Any) -> None:  # pragma: no cover - jitted
+    """sqrt(sum_k (after_k - before_k)^2) over tuples of flat float32 bands, in float32 and in
+    the numpy path's order (differences squared and added band by band, then the root)."""
+    for i in numba.prange(out.shape[0]):
+        total = np.float32(0.0)
+        for k in range(len(before)):
+            d = after[k][i] - before[k][i]
+            total = total + d * d
+        out[i] = np.sqrt(total)
+
+
+cva_magnitude = numba.njit(parallel=True, nogil=True, cache=True)(_cva_magnitude)

@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeAlias
 import attrs
 import numpy as np
 
+from terrascan.core import _accel
 from terrascan.core._arrays import (
     AnyArray,
     ArrayLike,
@@ -92,6 +93,16 @@ def cva_magnitude(
     """
     pairs = _band_pairs(before, after)
     result: Float32Array = output(out, pairs[0][0].shape, np.float32)
+    flat = [x for pair in pairs for x in pair]
+    if all(x.dtype == np.float32 for x in flat) and _accel.use_numba(
+        "auto", result.size, *flat, result
+    ):
+        from terrascan.core import _kernels
+
+        befores = tuple(b.reshape(-1) for b, _ in pairs)
+        afters = tuple(a.reshape(-1) for _, a in pairs)
+        _accel.call_parallel(_kernels.cva_magnitude, befores, afters, result.reshape(-1))
+        return result
     result[...] = 0
     diff = np.empty(result.shape, dtype=np.float32)
     for b, a in pairs:

@@ -23,6 +23,7 @@ from typing import TypeVar
 from rasterio.windows import Window
 
 from terrascan.engine.sources import BlockReader, Opener
+from terrascan.io._threads import WARNINGS_LOCK
 
 T = TypeVar("T")
 
@@ -78,12 +79,15 @@ class BlockRunner:
         readers: list[BlockReader] | None = getattr(self._local, "readers", None)
         if readers is None:
             readers = []
-            try:
-                for opener in self._openers:
-                    readers.append(opener())
-            finally:
-                with self._lock:
-                    self._opened.extend(readers)
+            # One thread opens at a time: opening goes through warnings.catch_warnings (in
+            # rasterio and in io.sources), which is not thread-safe before Python 3.14.
+            with WARNINGS_LOCK:
+                try:
+                    for opener in self._openers:
+                        readers.append(opener())
+                finally:
+                    with self._lock:
+                        self._opened.extend(readers)
             self._local.readers = readers
         return readers
 

@@ -211,11 +211,11 @@ class _DirectBand:
             TiffTiles.open(src.name, ref.index, src.nodata) if src.driver == "GTiff" else None
         )
 
-    def _raw(self, window: Window) -> npt.NDArray[Any]:
-        if self.tiles is not None:
-            return self.tiles.read(window)
-        raw: npt.NDArray[Any] = self.src.read(self.ref.index, window=window)
-        return raw
+    def _float(self, window: Window) -> FloatArray:
+        if self.tiles is not None:  # decoded and converted in one pass
+            return self.tiles.read_float(window, self.nodata, self.ref.scale, self.ref.offset)
+        raw = self.src.read(self.ref.index, window=window)
+        return _to_float(raw, self.nodata, self.ref)
 
     def read(self, window: Window) -> FloatArray:
         col, row = int(window.col_off) + self.col0, int(window.row_off) + self.row0
@@ -223,12 +223,12 @@ class _DirectBand:
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, self.src.width), min(row + height, self.src.height)
         if c0 == col and r0 == row and c1 - c0 == width and r1 - r0 == height:
-            raw = self._raw(Window(col, row, width, height))
-            return _to_float(raw, self.nodata, self.ref)
+            return self._float(Window(col, row, width, height))
         out = np.full((height, width), np.nan, np.float32)
         if c1 > c0 and r1 > r0:
-            raw = self._raw(Window(c0, r0, c1 - c0, r1 - r0))
-            out[r0 - row : r1 - row, c0 - col : c1 - col] = _to_float(raw, self.nodata, self.ref)
+            out[r0 - row : r1 - row, c0 - col : c1 - col] = self._float(
+                Window(c0, r0, c1 - c0, r1 - r0)
+            )
         return out
 
 

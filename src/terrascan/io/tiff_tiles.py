@@ -73,6 +73,50 @@ def _undo_float(src: Any, dst: Any) -> None:  # pragma: no cover - compiled
             dst[r, c] = word
 
 
+@numba.njit(nogil=True, cache=True)
+def _to_float(
+    src: Any,
+    dst: Any,
+    nodata: float,
+    check: bool,
+    nan_nodata: bool,
+    scale: Any,
+    offset: Any,
+    use_scale: bool,
+    use_offset: bool,
+    predicted: bool,
+    row: Any,
+) -> None:  # pragma: no cover - compiled
+    """DN -> float32 (``float32(DN) * scale + offset``, NaN for nodata) of a (rows, cols)
+    tile into ``dst``, undoing predictor 2 on the way when ``predicted`` (the running sum is
+    stored into ``row``, of the sample type, which wraps it as the predictor requires)."""
+    rows, cols = dst.shape
+    nan = np.float32(np.nan)
+    for r in range(rows):
+        if predicted:
+            total = src[r, 0]
+            row[0] = total
+            for c in range(1, cols):
+                total = total + src[r, c]
+                row[c] = total
+        else:
+            for c in range(cols):
+                row[c] = src[r, c]
+        for c in range(cols):
+            dn = row[c]
+            value = np.float32(dn)
+            if check and (
+                (nan_nodata and value != value) or (not nan_nodata and np.float64(dn) == nodata)
+            ):
+                dst[r, c] = nan
+                continue
+            if use_scale:
+                value = value * scale
+            if use_offset:
+                value = value + offset
+            dst[r, c] = value
+
+
 def _zstandard() -> Any:
     try:
         import zstandard
@@ -177,17 +221,25 @@ class TiffTiles:
             decompressor = self._local.zstd = _zstandard().ZstdDecompressor()
         return bytes(decompressor.decompress(data, max_output_size=size))
 
-    def _decode(self, row: int, col: int, dst: npt.NDArray[Any]) -> None:
-        """Decode tile (``row``, ``col``) into ``dst``, a (tile_h, tile_w) array or view."""
+    def _bytes(self, row: int, col: int) -> bytes | None:
+        """The decompressed bytes of tile (``row``, ``col``); None for a sparse tile."""
         index = row * self.across + col
         offset, count = self.offsets[index], self.counts[index]
-        if count == 0:  # a sparse tile: GDAL reads nodata (or 0)
-            dst[...] = self.fill
-            return
+        if count == 0:
+            return None
         size = self.tile_h * self.tile_w * self.dtype.itemsize
         raw = self._decompress(os.pread(self._fd, count, offset), size)
         if len(raw) < size:
             raise ValueError(f"tile {row},{col} decodes to {len(raw)} bytes, expected {size}")
+        return raw
+
+    def _decode(self, row: int, col: int, dst: npt.NDArray[Any]) -> None:
+        """Decode tile (``row``, ``col``) into ``dst``, a (tile_h, tile_w) array or view."""
+        raw = self._bytes(row, col)
+        if raw is None:  # a sparse tile: GDAL reads nodata (or 0)
+            dst[...] = self.fill
+            return
+        size = self.tile_h * self.tile_w * self.dtype.itemsize
         if self.predictor == 3:
             shuffled = np.frombuffer(raw, np.uint8, size).reshape(self.tile_h, -1)
             _undo_float(shuffled, dst.view(_WORDS[self.dtype.itemsize]))
@@ -220,8 +272,64 @@ class TiffTiles:
                 target[...] = whole[r0 - top : r1 - top, c0 - left : c1 - left]
         return out
 
+    def read_float(
+        self, window: Window, nodata: float | None, scale: float, offset: float
+    ) -> npt.NDArray[np.float32]:
+        """``read(window)`` converted to float32 as ``value = DN * scale + offset`` with NaN
+        where DN equals ``nodata``, the predictor undone in the same pass (integer bands)."""
+        if self.predictor == 3 or self.dtype.kind == "f":
+            return _float_values(self.read(window), nodata, scale, offset)
+        col0, row0 = int(window.col_off), int(window.row_off)
+        width, height = int(window.width), int(window.height)
+        out = np.empty((height, width), np.float32)
+        nan_nodata = nodata is not None and math.isnan(nodata)
+        value = 0.0 if nodata is None or nan_nodata else float(nodata)
+        settings = (value, nodata is not None, nan_nodata, np.float32(scale), np.float32(offset),
+                    scale != 1.0, offset != 0.0, self.predictor == 2)  # fmt: skip
+        row_buffer = np.empty(self.tile_w, self.dtype)
+        whole = None
+        for trow in range(row0 // self.tile_h, (row0 + height - 1) // self.tile_h + 1):
+            for tcol in range(col0 // self.tile_w, (col0 + width - 1) // self.tile_w + 1):
+                top, left = trow * self.tile_h, tcol * self.tile_w
+                r0, r1 = max(row0, top), min(row0 + height, top + self.tile_h)
+                c0, c1 = max(col0, left), min(col0 + width, left + self.tile_w)
+                target = out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0]
+                raw = self._bytes(trow, tcol)
+                if raw is None:
+                    tile = np.full((self.tile_h, self.tile_w), self.fill, self.dtype)
+                    predicted = (*settings[:-1], False)
+                else:
+                    tile = np.frombuffer(raw, self.dtype, self.tile_h * self.tile_w)
+                    tile = tile.reshape(self.tile_h, self.tile_w)
+                    predicted = settings
+                if target.shape == tile.shape:
+                    _to_float(tile, target, *predicted, row_buffer)
+                    continue
+                if whole is None:
+                    whole = np.empty((self.tile_h, self.tile_w), np.float32)
+                _to_float(tile, whole, *predicted, row_buffer)
+                target[...] = whole[r0 - top : r1 - top, c0 - left : c1 - left]
+        return out
+
     def close(self) -> None:
         self._finalizer()
+
+
+def _float_values(
+    raw: npt.NDArray[Any], nodata: float | None, scale: float, offset: float
+) -> npt.NDArray[np.float32]:
+    """The numpy form of the conversion (float bands): ``float32(DN) * scale + offset``."""
+    out = raw.astype(np.float32)
+    invalid = None
+    if nodata is not None:
+        invalid = np.isnan(out) if math.isnan(nodata) else raw == nodata
+    if scale != 1.0:
+        out *= np.float32(scale)
+    if offset != 0.0:
+        out += np.float32(offset)
+    if invalid is not None:
+        out[invalid] = np.nan
+    return out
 
 
 def _supported(tags: dict[int, tuple[int, ...]], band: int) -> bool:

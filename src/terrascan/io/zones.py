@@ -23,6 +23,7 @@ from rasterio.warp import transform_geom
 from rasterio.windows import Window
 
 from terrascan.errors import InvalidInputError, NotFoundError, TooLargeError
+from terrascan.io._threads import WARNINGS_LOCK
 from terrascan.io.grid import Grid, parse_crs
 
 __all__ = ["MAX_ZONES_BYTES", "Zone", "load_zones", "rasterize_zones"]
@@ -145,7 +146,9 @@ def rasterize_zones(
     ]
     if not shapes:
         return np.zeros((sub.height, sub.width), np.int32)
-    labels: npt.NDArray[np.int32] = rasterize(
-        shapes, out_shape=(sub.height, sub.width), transform=sub.transform, fill=0, dtype="int32"
-    )
+    with WARNINGS_LOCK:  # see terrascan.io._threads
+        labels: npt.NDArray[np.int32] = rasterize(
+            shapes, out_shape=(sub.height, sub.width), transform=sub.transform, fill=0,
+            dtype="int32",
+        )  # fmt: skip
     return labels
