@@ -253,10 +253,15 @@ describe("accounts, areas and sessions", () => {
     expect(after.dark).toBeGreaterThan(0.1);
   });
 
-  it("shows the analysis panel's state", async () => {
+  it("offers the analysis wizards now that the server runs analyses", async () => {
     await openTab(page, "analysis");
-    const state = await page.locator('[data-state]:visible').first().getAttribute("data-state");
-    expect(["unavailable", "empty"]).toContain(state);
+    const panel = page.getByRole("region", { name: "Analyses" });
+    await panel.waitFor({ timeout: 15_000 });
+    await expect.poll(() => panel.getByRole("tab", { name: "Spectral index" }).isEnabled()).toBe(true);
+    await expect.poll(() => panel.getByRole("tab", { name: "Change detection" }).isEnabled()).toBe(true);
+    // The scene uploaded in the journey above is ready, so it can be picked for an index.
+    const scenes = await panel.locator("select").first().locator("option").allTextContents();
+    expect(scenes.some((text) => text.includes("Fields and lake"))).toBe(true);
     expect(pageErrors).toEqual([]);
   });
 });

@@ -4,6 +4,335 @@
  */
 
 export interface paths {
+    "/api/v1/analysis/change-detection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Detect change between two imagery records (a job) */
+        post: operations["change_detection_api_v1_analysis_change_detection_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A finished analysis */
+        get: operations["read_result_api_v1_analysis_results__job_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export a result (geotiff, png, geojson, shapefile, gpkg, csv) */
+        get: operations["export_result_api_v1_analysis_results__job_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/features": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The changed regions of a change detection (GeoJSON, EPSG:4326, area in m²) */
+        get: operations["result_features_api_v1_analysis_results__job_id__features_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Info
+         * @description Return dataset's basic info.
+         */
+        get: operations["results.getInfo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/info.geojson": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Info Geojson
+         * @description Return dataset's basic info as a GeoJSON feature.
+         */
+        get: operations["results.getInfoGeoJSON"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/point/{lon},{lat}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Point
+         * @description Get Point value for a dataset.
+         */
+        get: operations["results.getDataForPoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description Create preview of a dataset.
+         */
+        get: operations["results.getPreview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/preview.{format}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description Create preview of a dataset.
+         */
+        get: operations["results.getPreviewWithFormat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/preview/{width}x{height}.{format}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description Create preview of a dataset.
+         */
+        get: operations["results.getPreviewWithSizeAndFormat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/statistics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Statistics
+         * @description Get Dataset statistics.
+         */
+        get: operations["results.getStatistics"];
+        put?: never;
+        /**
+         * Geojson Statistics
+         * @description Get Statistics from a geojson feature or featureCollection.
+         */
+        post: operations["results.postStatisticsForGeoJSON"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/tiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Retrieve a list of available raster tilesets for the specified dataset.
+         * @description Retrieve a list of available raster tilesets for the specified dataset.
+         */
+        get: operations["results.getTileSetList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/tiles/{tileMatrixSetId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Retrieve the raster tileset metadata for the specified dataset and tiling scheme (tile matrix set).
+         * @description Retrieve the raster tileset metadata for the specified dataset and tiling scheme (tile matrix set).
+         */
+        get: operations["results.getTileSet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tile
+         * @description Create map tile from a dataset.
+         */
+        get: operations["results.getTile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tile
+         * @description Create map tile from a dataset.
+         */
+        get: operations["results.getTileWithFormat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/results/{job_id}/{tileMatrixSetId}/tilejson.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tilejson
+         * @description Return TileJSON document for a dataset.
+         */
+        get: operations["results.getTileJSON"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/spectral-index": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Compute NDVI, NDWI, NDBI, EVI or NBR of an imagery record (a job) */
+        post: operations["spectral_index_api_v1_analysis_spectral_index_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/aois": {
         parameters: {
             query?: never;
@@ -248,6 +577,150 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/imagery/{imagery_id}/info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Info
+         * @description Return dataset's basic info.
+         */
+        get: operations["imagery.getInfo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/info.geojson": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Info Geojson
+         * @description Return dataset's basic info as a GeoJSON feature.
+         */
+        get: operations["imagery.getInfoGeoJSON"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/point/{lon},{lat}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Point
+         * @description Get Point value for a dataset.
+         */
+        get: operations["imagery.getDataForPoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description Create preview of a dataset.
+         */
+        get: operations["imagery.getPreview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/preview.{format}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description Create preview of a dataset.
+         */
+        get: operations["imagery.getPreviewWithFormat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/preview/{width}x{height}.{format}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description Create preview of a dataset.
+         */
+        get: operations["imagery.getPreviewWithSizeAndFormat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/statistics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Statistics
+         * @description Get Dataset statistics.
+         */
+        get: operations["imagery.getStatistics"];
+        put?: never;
+        /**
+         * Geojson Statistics
+         * @description Get Statistics from a geojson feature or featureCollection.
+         */
+        post: operations["imagery.postStatisticsForGeoJSON"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/imagery/{imagery_id}/thumbnail": {
         parameters: {
             query?: never;
@@ -257,6 +730,106 @@ export interface paths {
         };
         /** The record's thumbnail (PNG) */
         get: operations["thumbnail_api_v1_imagery__imagery_id__thumbnail_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/tiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Retrieve a list of available raster tilesets for the specified dataset.
+         * @description Retrieve a list of available raster tilesets for the specified dataset.
+         */
+        get: operations["imagery.getTileSetList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/tiles/{tileMatrixSetId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Retrieve the raster tileset metadata for the specified dataset and tiling scheme (tile matrix set).
+         * @description Retrieve the raster tileset metadata for the specified dataset and tiling scheme (tile matrix set).
+         */
+        get: operations["imagery.getTileSet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tile
+         * @description Create map tile from a dataset.
+         */
+        get: operations["imagery.getTile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tile
+         * @description Create map tile from a dataset.
+         */
+        get: operations["imagery.getTileWithFormat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/{imagery_id}/{tileMatrixSetId}/tilejson.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tilejson
+         * @description Return TileJSON document for a dataset.
+         */
+        get: operations["imagery.getTileJSON"];
         put?: never;
         post?: never;
         delete?: never;
@@ -276,6 +849,78 @@ export interface paths {
         put?: never;
         /** Accept an invitation (signed in with the invited email address) */
         post: operations["accept_invitation_api_v1_invitations_accept_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organisation's jobs, newest first */
+        get: operations["list_jobs_api_v1_jobs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job */
+        get: operations["read_job_api_v1_jobs__job_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a job */
+        post: operations["cancel_job_api_v1_jobs__job_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live progress (Server-Sent Events)
+         * @description The job's current state as a first ``status`` event, then its progress and status events
+         *     until a terminal status (``completed``, ``failed``, ``cancelled``).
+         */
+        get: operations["job_events_api_v1_jobs__job_id__events_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -722,6 +1367,151 @@ export interface components {
             /** Target Type */
             target_type: string | null;
         };
+        /**
+         * BandStatistics
+         * @description Band statistics
+         */
+        BandStatistics: {
+            /** Count */
+            count: number;
+            /** Description */
+            description: string;
+            /** Histogram */
+            histogram: (number)[][];
+            /** Majority */
+            majority: number;
+            /** Masked Pixels */
+            masked_pixels: number;
+            /** Max */
+            max: number;
+            /** Mean */
+            mean: number;
+            /** Median */
+            median: number;
+            /** Min */
+            min: number;
+            /** Minority */
+            minority: number;
+            /** Std */
+            std: number;
+            /** Sum */
+            sum: number;
+            /** Unique */
+            unique: number;
+            /** Valid Percent */
+            valid_percent: number;
+            /** Valid Pixels */
+            valid_pixels: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** BaseModel */
+        BaseModel: Record<string, never>;
+        /**
+         * BoundingBox
+         * @description BoundingBox model.
+         *
+         *     Ref: https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/tms/2DBoundingBox.yaml
+         *
+         *     Code generated using https://github.com/koxudaxi/datamodel-code-generator/
+         */
+        BoundingBox: {
+            /** CRS */
+            crs?: components["schemas"]["CRS"] | null;
+            /**
+             * Lowerleft
+             * @description A 2D Point in the CRS indicated elsewhere
+             */
+            lowerLeft: number[];
+            /** Orderedaxes */
+            orderedAxes?: string[] | null;
+            /**
+             * Upperright
+             * @description A 2D Point in the CRS indicated elsewhere
+             */
+            upperRight: number[];
+        };
+        /**
+         * CRS
+         * @description CRS model.
+         *
+         *     Ref: https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/common-geodata/crs.yaml
+         *
+         *     Code generated using https://github.com/koxudaxi/datamodel-code-generator/
+         */
+        CRS: string | components["schemas"]["CRSUri"] | components["schemas"]["CRSWKT"] | components["schemas"]["CRSRef"];
+        /**
+         * CRSRef
+         * @description CRS from referenceSystem.
+         */
+        CRSRef: {
+            /**
+             * Referencesystem
+             * @description A reference system data structure as defined in the MD_ReferenceSystem of the ISO 19115
+             */
+            referenceSystem: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * CRSUri
+         * @description Coordinate Reference System (CRS) from URI.
+         */
+        CRSUri: {
+            /**
+             * Uri
+             * Format: uri
+             * @description Reference to one coordinate reference system (CRS) as URI
+             */
+            uri: string;
+        };
+        /**
+         * CRSWKT
+         * @description Coordinate Reference System (CRS) from WKT encoded as PROJJSON Object.
+         */
+        CRSWKT: {
+            /**
+             * Wkt
+             * @description An object defining the CRS using the JSON encoding for Well-known text representation of coordinate reference systems 2.0
+             */
+            wkt: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * ChangeDetectionSpec
+         * @description Change between two ready imagery records (``diff`` of an index, ``cva``, ``postclass``).
+         */
+        ChangeDetectionSpec: {
+            /**
+             * Coregister
+             * @default true
+             */
+            coregister: boolean;
+            /**
+             * Imagery Id After
+             * Format: uuid
+             */
+            imagery_id_after: string;
+            /**
+             * Imagery Id Before
+             * Format: uuid
+             */
+            imagery_id_before: string;
+            /** Index Name */
+            index_name?: ("ndvi" | "ndwi" | "ndbi" | "evi" | "nbr") | null;
+            /**
+             * Method
+             * @default diff
+             * @enum {string}
+             */
+            method: "diff" | "cva" | "postclass";
+            /**
+             * Threshold
+             * @default otsu
+             */
+            threshold: number | "otsu";
+        };
         /** ComponentStatus */
         ComponentStatus: {
             /** Detail */
@@ -733,6 +1523,321 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "error";
+        };
+        /**
+         * Feature
+         * @description Feature Model
+         */
+        Feature: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Geometry */
+            geometry: (components["schemas"]["Point-Input"] | components["schemas"]["MultiPoint"] | components["schemas"]["LineString"] | components["schemas"]["MultiLineString"] | components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | components["schemas"]["GeometryCollection-Input"]) | null;
+            /** Id */
+            id?: number | string | null;
+            /** Properties */
+            properties: {
+                [key: string]: unknown;
+            } | components["schemas"]["BaseModel"] | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "Feature";
+        };
+        /**
+         * FeatureCollection
+         * @description FeatureCollection Model
+         */
+        FeatureCollection: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Features */
+            features: components["schemas"]["Feature"][];
+            /**
+             * Type
+             * @constant
+             */
+            type: "FeatureCollection";
+        };
+        /** FeatureCollection[Feature[Annotated[Union[Point, MultiPoint, LineString, MultiLineString, Polygon, MultiPolygon, GeometryCollection], FieldInfo(annotation=NoneType, required=True, discriminator='type')], StatisticsInGeoJSON]] */
+        FeatureCollection_Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type_____StatisticsInGeoJSON__: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Features */
+            features: components["schemas"]["Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type____StatisticsInGeoJSON_"][];
+            /**
+             * Type
+             * @constant
+             */
+            type: "FeatureCollection";
+        };
+        /** Feature[Annotated[Union[Point, MultiPoint, LineString, MultiLineString, Polygon, MultiPolygon, GeometryCollection], FieldInfo(annotation=NoneType, required=True, discriminator='type')], StatisticsInGeoJSON] */
+        Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type____StatisticsInGeoJSON_: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Geometry */
+            geometry: (components["schemas"]["geojson_pydantic__geometries__Point"] | components["schemas"]["MultiPoint"] | components["schemas"]["LineString"] | components["schemas"]["MultiLineString"] | components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | components["schemas"]["GeometryCollection-Output"]) | null;
+            /** Id */
+            id?: number | string | null;
+            properties: components["schemas"]["StatisticsInGeoJSON"] | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "Feature";
+        };
+        /** Feature[Union[Polygon, MultiPolygon], Info] */
+        Feature_Union_Polygon__MultiPolygon__Info_: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Geometry */
+            geometry: components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | null;
+            /** Id */
+            id?: number | string | null;
+            properties: components["schemas"]["Info"] | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "Feature";
+        };
+        /**
+         * GeometryCollection
+         * @description GeometryCollection Model
+         */
+        "GeometryCollection-Input": {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Geometries */
+            geometries: (components["schemas"]["Point-Input"] | components["schemas"]["MultiPoint"] | components["schemas"]["LineString"] | components["schemas"]["MultiLineString"] | components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | components["schemas"]["GeometryCollection-Input"])[];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "GeometryCollection";
+        };
+        /**
+         * GeometryCollection
+         * @description GeometryCollection Model
+         */
+        "GeometryCollection-Output": {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Geometries */
+            geometries: (components["schemas"]["geojson_pydantic__geometries__Point"] | components["schemas"]["MultiPoint"] | components["schemas"]["LineString"] | components["schemas"]["MultiLineString"] | components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | components["schemas"]["GeometryCollection-Output"])[];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "GeometryCollection";
+        };
+        /**
+         * GeospatialData
+         * @description Geospatial model.
+         *
+         *     Ref: https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/tms/geospatialData.yaml
+         *
+         *     Code generated using https://github.com/koxudaxi/datamodel-code-generator/
+         */
+        GeospatialData: {
+            /**
+             * Attribution
+             * @description Short reference to recognize the author or provider
+             */
+            attribution?: string | null;
+            boundingBox?: components["schemas"]["BoundingBox"] | null;
+            created?: components["schemas"]["TimeStamp"] | null;
+            /** CRS */
+            crs?: components["schemas"]["CRS"] | null;
+            /**
+             * Datatype
+             * @description Type of data represented in the tileset
+             * @enum {string}
+             */
+            dataType: "map" | "vector" | "coverage";
+            /**
+             * Description
+             * @description Brief narrative description of this tile matrix set, normally available for display to a human
+             */
+            description?: string | null;
+            /**
+             * Epoch
+             * @description Epoch of the Coordinate Reference System (CRS)
+             */
+            epoch?: number | null;
+            /**
+             * Featuretype
+             * @description Feature type identifier. Only applicable to layers of datatype 'geometries'
+             */
+            featureType?: string | null;
+            /**
+             * Geodataclasses
+             * @description URI identifying a class of data contained in this layer (useful to determine compatibility with styles or processes)
+             */
+            geoDataClasses?: string[] | null;
+            /**
+             * Geometrydimension
+             * @description The geometry dimension of the features shown in this layer (0: points, 1: curves, 2: surfaces, 3: solids), unspecified: mixed or unknown
+             */
+            geometryDimension?: number | null;
+            /**
+             * Id
+             * @description Unique identifier of the Layer. Implementation of 'identifier'
+             */
+            id: string;
+            /**
+             * Keywords
+             * @description Unordered list of one or more commonly used or formalized word(s) or phrase(s) used to describe this layer
+             */
+            keywords?: string | null;
+            /**
+             * License
+             * @description License applicable to the tiles
+             */
+            license?: string | null;
+            /**
+             * Links
+             * @description Links related to this layer. Possible link 'rel' values are: 'geodata' for a URL pointing to the collection of geospatial data.
+             */
+            links?: components["schemas"]["Link"][] | null;
+            /**
+             * Maxcellsize
+             * @description Maximum cell size for usage of the layer
+             */
+            maxCellSize?: number | null;
+            /**
+             * Maxscaledenominator
+             * @description Maximum scale denominator for usage of the layer
+             */
+            maxScaleDenominator?: number | null;
+            /**
+             * Maxtilematrix
+             * @description TileMatrix identifier associated with the minScaleDenominator
+             */
+            maxTileMatrix?: string | null;
+            /**
+             * Mincellsize
+             * @description Minimum cell size for usage of the layer
+             */
+            minCellSize?: number | null;
+            /**
+             * Minscaledenominator
+             * @description Minimum scale denominator for usage of the layer
+             */
+            minScaleDenominator?: number | null;
+            /**
+             * Mintilematrix
+             * @description TileMatrix identifier associated with the maxScaleDenominator
+             */
+            minTileMatrix?: string | null;
+            /**
+             * Pointofcontact
+             * @description Useful information to contact the authors or custodians for the layer (e.g. e-mail address, a physical address,  phone numbers, etc)
+             */
+            pointOfContact?: string | null;
+            propertiesSchema?: components["schemas"]["PropertiesSchema"] | null;
+            /**
+             * Publisher
+             * @description Organization or individual responsible for making the layer available
+             */
+            publisher?: string | null;
+            style?: components["schemas"]["Style"] | null;
+            /**
+             * Theme
+             * @description Category where the layer can be grouped
+             */
+            theme?: string | null;
+            /**
+             * Title
+             * @description Title of this tile matrix set, normally used for display to a human
+             */
+            title?: string | null;
+            updated?: components["schemas"]["TimeStamp"] | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -758,6 +1863,12 @@ export interface components {
             /** Version */
             version: string;
         };
+        /**
+         * ImageType
+         * @description Available Output image type.
+         * @enum {string}
+         */
+        ImageType: "png" | "npy" | "tif" | "tiff" | "jpeg" | "jpg" | "jp2" | "webp" | "pngraw";
         /** ImageryPublic */
         ImageryPublic: {
             /** Acquired At */
@@ -808,6 +1919,57 @@ export interface components {
              * @enum {string}
              */
             status: "raw" | "ready" | "failed";
+        };
+        /**
+         * Info
+         * @description Dataset Info.
+         */
+        Info: {
+            /** Band Descriptions */
+            band_descriptions: [
+                string,
+                string
+            ][];
+            /** Band Metadata */
+            band_metadata: [
+                string,
+                {
+                    [key: string]: unknown;
+                }
+            ][];
+            /** Bounds */
+            bounds: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /** Colorinterp */
+            colorinterp?: string[] | null;
+            /** Colormap */
+            colormap?: {
+                [key: string]: [
+                    number,
+                    number,
+                    number,
+                    number
+                ];
+            } | null;
+            /** Crs */
+            crs: string;
+            /** Dtype */
+            dtype: string;
+            /**
+             * Nodata Type
+             * @enum {string}
+             */
+            nodata_type: "Alpha" | "Mask" | "Internal" | "Nodata" | "None";
+            /** Offsets */
+            offsets?: number[] | null;
+            /** Scales */
+            scales?: number[] | null;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * InvitationAccept
@@ -866,6 +2028,159 @@ export interface components {
             /** Revoked At */
             revoked_at: string | null;
             role: components["schemas"]["Role"];
+        };
+        /** JobPage */
+        JobPage: {
+            /** Items */
+            items: components["schemas"]["JobPublic"][];
+            /** Limit */
+            limit: number;
+            /** Next Offset */
+            next_offset: number | null;
+            /** Offset */
+            offset: number;
+        };
+        /** JobPublic */
+        JobPublic: {
+            /** Attempts */
+            attempts: number;
+            /** Created At */
+            created_at: string | null;
+            /** Error Message */
+            error_message: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Job Type */
+            job_type: string;
+            /** Max Attempts */
+            max_attempts: number;
+            /** Message */
+            message: string;
+            /** Parameters */
+            parameters: {
+                [key: string]: unknown;
+            };
+            /** Progress Pct */
+            progress_pct: number;
+            /** Queued At */
+            queued_at: string | null;
+            /** Results Summary */
+            results_summary: {
+                [key: string]: unknown;
+            } | null;
+            /** Results Url */
+            results_url: string | null;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "queued" | "running" | "completed" | "failed" | "cancelled";
+        };
+        /**
+         * LayerJSON
+         * @description https://github.com/mapbox/tilejson-spec/tree/master/3.0.0#33-vector_layers
+         */
+        LayerJSON: {
+            /** Description */
+            description?: string | null;
+            /** Fields */
+            fields?: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: string;
+            /** Maxzoom */
+            maxzoom?: number | null;
+            /** Minzoom */
+            minzoom?: number | null;
+        };
+        /**
+         * LineString
+         * @description LineString Model
+         */
+        LineString: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Coordinates */
+            coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "LineString";
+        };
+        /**
+         * Link
+         * @description Link model.
+         *
+         *     Ref: https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/common-core/link.yaml
+         *
+         *     Code generated using https://github.com/koxudaxi/datamodel-code-generator/
+         */
+        Link: {
+            /**
+             * Href
+             * Format: uri
+             * @description Supplies the URI to a remote resource (or resource fragment).
+             * @example http://data.example.com/buildings/123
+             */
+            href: string;
+            /**
+             * Hreflang
+             * @description A hint indicating what the language of the result of dereferencing the link should be.
+             * @example en
+             */
+            hreflang?: string | null;
+            /** Length */
+            length?: number | null;
+            /**
+             * Rel
+             * @description The type or semantics of the relation.
+             * @example alternate
+             */
+            rel: string;
+            /**
+             * Templated
+             * @description This flag set to true if the link is a URL template.
+             */
+            templated?: boolean | null;
+            /**
+             * Title
+             * @description Used to label the destination of a link such that it can be used as a human-readable identifier.
+             * @example Trierer Strasse 70, 53115 Bonn
+             */
+            title?: string | null;
+            /**
+             * Type
+             * @description A hint indicating what the media type of the result of dereferencing the link should be.
+             * @example application/geo+json
+             */
+            type?: string | null;
+            /**
+             * Varbase
+             * @description A base path to retrieve semantic information about the variables used in URL template.
+             * @example /ogcapi/vars/
+             */
+            varBase?: string | null;
         };
         /**
          * LoginRequest
@@ -939,6 +2254,87 @@ export interface components {
             schedule: components["schemas"]["Schedule"];
         };
         /**
+         * MultiLineString
+         * @description MultiLineString Model
+         */
+        MultiLineString: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Coordinates */
+            coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[][];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "MultiLineString";
+        };
+        /**
+         * MultiPoint
+         * @description MultiPoint Model
+         */
+        MultiPoint: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Coordinates */
+            coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "MultiPoint";
+        };
+        /**
+         * MultiPolygon
+         * @description MultiPolygon Model
+         */
+        MultiPolygon: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Coordinates */
+            coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[][][];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "MultiPolygon";
+        };
+        /**
          * OrgCreate
          * @example {
          *       "name": "Forest watch"
@@ -979,6 +2375,60 @@ export interface components {
         OrgUpdate: {
             /** Name */
             name?: string | null;
+        };
+        /**
+         * Point
+         * @description Point Model
+         */
+        "Point-Input": {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Coordinates */
+            coordinates: components["schemas"]["Position2D"] | components["schemas"]["Position3D"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "Point";
+        };
+        /**
+         * Polygon
+         * @description Polygon Model
+         */
+        Polygon: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Coordinates */
+            coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[][];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "Polygon";
         };
         /**
          * PolygonGeometry
@@ -1029,6 +2479,114 @@ export interface components {
              */
             type: "Polygon";
         };
+        Position2D: [
+            number,
+            number
+        ];
+        Position3D: [
+            number,
+            number,
+            number
+        ];
+        /**
+         * Properties
+         * @description Properties model.
+         *
+         *     Ref: https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/tms/propertiesSchema.yaml
+         *
+         *     Code generated using https://github.com/koxudaxi/datamodel-code-generator/
+         */
+        Properties: {
+            /**
+             * Contentmediatype
+             * @description Implements 'mediaType'
+             */
+            contentMediaType?: string | null;
+            /**
+             * Description
+             * @description Implements 'description'
+             */
+            description?: string | null;
+            /**
+             * Enum
+             * @description Implements 'acceptedValues'
+             */
+            enum?: unknown[] | null;
+            /**
+             * Exclusivemaximum
+             * @description Implements 'range'
+             */
+            exclusiveMaximum?: number | null;
+            /**
+             * Exclusiveminimum
+             * @description Implements 'range'
+             */
+            exclusiveMinimum?: number | null;
+            /**
+             * Format
+             * @description Complements implementation of 'type'
+             */
+            format?: string | null;
+            /**
+             * Maxitems
+             * @description Implements 'upperMultiplicity'
+             */
+            maxItems?: number | null;
+            /**
+             * Maximum
+             * @description Implements 'range'
+             */
+            maximum?: number | null;
+            /**
+             * Minitems
+             * @description Implements 'lowerMultiplicity'
+             * @default 0
+             */
+            minItems: number | null;
+            /**
+             * Minimum
+             * @description Implements 'range'
+             */
+            minimum?: number | null;
+            /** Observedproperty */
+            observedProperty?: string | null;
+            /** Observedpropertyuri */
+            observedPropertyURI?: string | null;
+            /** Pattern */
+            pattern?: string | null;
+            /** Title */
+            title?: string | null;
+            /** Type */
+            type?: ("array" | "boolean" | "integer" | "null" | "number" | "object" | "string") | null;
+            /** Uom */
+            uom?: string | null;
+            /** Uomuri */
+            uomURI?: string | null;
+        };
+        /**
+         * PropertiesSchema
+         * @description PropertiesSchema model.
+         *
+         *     Ref: https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/tms/propertiesSchema.yaml
+         *
+         *     Code generated using https://github.com/koxudaxi/datamodel-code-generator/
+         */
+        PropertiesSchema: {
+            /** Properties */
+            properties: {
+                [key: string]: components["schemas"]["Properties"];
+            };
+            /**
+             * Required
+             * @description Implements 'multiplicity' by citing property 'name' defined as 'additionalProperties'
+             */
+            required?: string[] | null;
+            /**
+             * Type
+             * @constant
+             */
+            type: "object";
+        };
         /**
          * RefreshRequest
          * @example {
@@ -1074,6 +2632,293 @@ export interface components {
             /** Token */
             token?: string | null;
         };
+        /**
+         * SpectralIndexSpec
+         * @description Compute one spectral index of one ready imagery record.
+         */
+        SpectralIndexSpec: {
+            /**
+             * Imagery Id
+             * Format: uuid
+             */
+            imagery_id: string;
+            /**
+             * Index Name
+             * @enum {string}
+             */
+            index_name: "ndvi" | "ndwi" | "ndbi" | "evi" | "nbr";
+        };
+        /**
+         * StatisticsInGeoJSON
+         * @description Statistics model in geojson response.
+         */
+        StatisticsInGeoJSON: {
+            /** Statistics */
+            statistics: {
+                [key: string]: components["schemas"]["BandStatistics"];
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Style
+         * @description Style model.
+         *
+         *     Ref: https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/tms/style.yaml
+         *
+         *     Code generated using https://github.com/koxudaxi/datamodel-code-generator/
+         */
+        Style: {
+            /**
+             * Description
+             * @description Brief narrative description of this style
+             */
+            description?: string | null;
+            /**
+             * Id
+             * @description An identifier for this style. Implementation of 'identifier'
+             */
+            id: string;
+            /**
+             * Keywords
+             * @description keywords about this style
+             */
+            keywords?: string[] | null;
+            /**
+             * Links
+             * @description Links to style related resources. Possible link 'rel' values are: 'style' for a URL pointing to the style description, 'styleSpec' for a URL pointing to the specification or standard used to define the style.
+             */
+            links?: components["schemas"]["Link"][] | null;
+            /**
+             * Title
+             * @description A title for this style
+             */
+            title?: string | null;
+        };
+        /**
+         * TileJSON
+         * @description TileJSON model.
+         *
+         *     Based on https://github.com/mapbox/tilejson-spec/tree/master/3.0.0
+         */
+        TileJSON: {
+            /** Attribution */
+            attribution?: string | null;
+            /**
+             * Bounds
+             * @default [
+             *       -180,
+             *       -85.0511287798066,
+             *       180,
+             *       85.0511287798066
+             *     ]
+             */
+            bounds: number[];
+            /** Center */
+            center?: [
+                number,
+                number,
+                number
+            ] | null;
+            /** Data */
+            data?: string[] | null;
+            /** Description */
+            description?: string | null;
+            /** Fillzoom */
+            fillzoom?: number | null;
+            /** Grids */
+            grids?: string[] | null;
+            /** Legend */
+            legend?: string | null;
+            /**
+             * Maxzoom
+             * @default 30
+             */
+            maxzoom: number;
+            /**
+             * Minzoom
+             * @default 0
+             */
+            minzoom: number;
+            /** Name */
+            name?: string | null;
+            /**
+             * Scheme
+             * @default xyz
+             * @enum {string}
+             */
+            scheme: "xyz" | "tms";
+            /** Template */
+            template?: string | null;
+            /**
+             * Tilejson
+             * @default 3.0.0
+             */
+            tilejson: string;
+            /** Tiles */
+            tiles: string[];
+            /** Vector Layers */
+            vector_layers?: components["schemas"]["LayerJSON"][] | null;
+            /**
+             * Version
+             * @default 1.0.0
+             */
+            version: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * TileMatrixLimits
+         * @description The limits for an individual tile matrix of a TileSet's TileMatrixSet, as defined in the OGC 2D TileMatrixSet and TileSet Metadata Standard
+         *
+         *     Based on https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/tms/tileMatrixLimits.yaml
+         */
+        TileMatrixLimits: {
+            /** Maxtilecol */
+            maxTileCol: number;
+            /** Maxtilerow */
+            maxTileRow: number;
+            /** Mintilecol */
+            minTileCol: number;
+            /** Mintilerow */
+            minTileRow: number;
+            /** Tilematrix */
+            tileMatrix: string;
+        };
+        /**
+         * TilePoint
+         * @description TilePoint model.
+         *
+         *     Ref: https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/tms/tilePoint.yaml
+         *
+         *     Code generated using https://github.com/koxudaxi/datamodel-code-generator/
+         */
+        TilePoint: {
+            /**
+             * Cellsize
+             * @description Cell size of the tile matrix selected
+             */
+            cellSize?: number | null;
+            /** Coordinates */
+            coordinates: number[];
+            /** CRS */
+            crs: components["schemas"]["CRS"] | null;
+            /**
+             * Scaledenominator
+             * @description Scale denominator of the tile matrix selected
+             */
+            scaleDenominator?: number | null;
+            /**
+             * Tilematrix
+             * @description TileMatrix identifier associated with the scaleDenominator
+             */
+            tileMatrix?: string | null;
+        };
+        /**
+         * TileSet
+         * @description TileSet model.
+         *
+         *     Based on https://github.com/opengeospatial/ogcapi-tiles/blob/master/openapi/schemas/tms/tileSet.yaml
+         */
+        TileSet: {
+            /**
+             * Accessconstraints
+             * @description Restrictions on the availability of the Tile Set that the user needs to be aware of before using or redistributing the Tile Set
+             * @default unclassified
+             */
+            accessConstraints: ("unclassified" | "restricted" | "confidential" | "secret" | "topSecret") | null;
+            /**
+             * Attribution
+             * @description Short reference to recognize the author or provider
+             */
+            attribution?: string | null;
+            boundingBox?: components["schemas"]["BoundingBox"] | null;
+            centerPoint?: components["schemas"]["TilePoint"] | null;
+            created?: components["schemas"]["TimeStamp"] | null;
+            crs: components["schemas"]["CRS"];
+            /**
+             * Datatype
+             * @description Type of data represented in the tileset
+             * @enum {string}
+             */
+            dataType: "map" | "vector" | "coverage";
+            /**
+             * Description
+             * @description Brief narrative description of this tile set
+             */
+            description?: string | null;
+            /**
+             * Epoch
+             * @description Epoch of the Coordinate Reference System (CRS)
+             */
+            epoch?: number | null;
+            /**
+             * Keywords
+             * @description keywords about this tileset
+             */
+            keywords?: string[] | null;
+            /** Layers */
+            layers?: components["schemas"]["GeospatialData"][] | null;
+            /**
+             * License
+             * @description License applicable to the tiles
+             */
+            license?: string | null;
+            /**
+             * Links
+             * @description Links to related resources
+             */
+            links: components["schemas"]["Link"][];
+            /**
+             * Mediatypes
+             * @description Media types available for the tiles
+             */
+            mediaTypes?: string[] | null;
+            /**
+             * Pointofcontact
+             * @description Useful information to contact the authors or custodians for the Tile Set
+             */
+            pointOfContact?: string | null;
+            style?: components["schemas"]["Style"] | null;
+            /**
+             * Tilematrixsetlimits
+             * @description Limits for the TileRow and TileCol values for each TileMatrix in the tileMatrixSet. If missing, there are no limits other that the ones imposed by the TileMatrixSet. If present the TileMatrices listed are limited and the rest not available at all
+             */
+            tileMatrixSetLimits?: components["schemas"]["TileMatrixLimits"][] | null;
+            /**
+             * Tilematrixseturi
+             * @description Reference to a Tile Matrix Set on an official source for Tile Matrix Sets
+             */
+            tileMatrixSetURI?: string | null;
+            /**
+             * Title
+             * @description A title for this tileset
+             */
+            title?: string | null;
+            updated?: components["schemas"]["TimeStamp"] | null;
+            /**
+             * Version
+             * @description Version of the Tile Set. Changes if the data behind the tiles has been changed
+             */
+            version?: string | null;
+        };
+        /**
+         * TileSetList
+         * @description TileSetList model.
+         *
+         *     Based on https://docs.ogc.org/is/20-057/20-057.html#toc34
+         */
+        TileSetList: {
+            /** Tilesets */
+            tilesets: components["schemas"]["TileSet"][];
+        };
+        /**
+         * TimeStamp
+         * Format: date-time
+         * @description This property indicates the time and date when the response was generated using RFC 3339 notation.
+         * @example 2017-08-17T08:05:32Z
+         */
+        TimeStamp: string;
         /** TokenPair */
         TokenPair: {
             /** Access Token */
@@ -1195,6 +3040,49 @@ export interface components {
             /** Version */
             version: string;
         };
+        /**
+         * Point
+         * @description Point Model
+         */
+        geojson_pydantic__geometries__Point: {
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | [
+                number,
+                number,
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Coordinates */
+            coordinates: components["schemas"]["Position2D"] | components["schemas"]["Position3D"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "Point";
+        };
+        /**
+         * Point
+         * @description Point model.
+         *
+         *     response model for `/point` endpoints
+         */
+        titiler__core__models__responses__Point: {
+            /** Band Descriptions */
+            band_descriptions?: string[] | null;
+            /** Band Names */
+            band_names: string[];
+            /** Coordinates */
+            coordinates: number[];
+            /** Values */
+            values: (number | null)[];
+        };
     };
     responses: never;
     parameters: never;
@@ -1204,6 +3092,1103 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    change_detection_api_v1_analysis_change_detection_post: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangeDetectionSpec"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_result_api_v1_analysis_results__job_id__get: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_result_api_v1_analysis_results__job_id__export_get: {
+        parameters: {
+            query?: {
+                format?: "geotiff" | "png" | "geojson" | "shapefile" | "gpkg" | "csv";
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    result_features_api_v1_analysis_results__job_id__features_get: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getInfo": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return dataset's basic info. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Info"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getInfoGeoJSON": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Coordinate Reference System. */
+                crs?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return dataset's basic info as a GeoJSON feature. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/geo+json": components["schemas"]["Feature_Union_Polygon__MultiPolygon__Info_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getDataForPoint": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Coordinate Reference System of the input coords. Default to `epsg:4326`. */
+                coord_crs?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Longitude */
+                lon: number;
+                /** @description Latitude */
+                lat: number;
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return a value for a point */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["titiler__core__models__responses__Point"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getPreview": {
+        parameters: {
+            query?: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format?: components["schemas"]["ImageType"] | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number;
+                /** @description Force output image height. */
+                height?: number | null;
+                /** @description Force output image width. */
+                width?: number | null;
+                /** @description Output Coordinate Reference System. */
+                dst_crs?: string | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getPreviewWithFormat": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number;
+                /** @description Force output image height. */
+                height?: number | null;
+                /** @description Force output image width. */
+                width?: number | null;
+                /** @description Output Coordinate Reference System. */
+                dst_crs?: string | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format: components["schemas"]["ImageType"] | null;
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getPreviewWithSizeAndFormat": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number;
+                /** @description Output Coordinate Reference System. */
+                dst_crs?: string | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format: components["schemas"]["ImageType"] | null;
+                /** @description A completed analysis job */
+                job_id: string;
+                /** @description Force output image height. */
+                height: number | null;
+                /** @description Force output image width. */
+                width: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getStatistics": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number;
+                /** @description Force output image height. */
+                height?: number | null;
+                /** @description Force output image width. */
+                width?: number | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Return statistics for categorical dataset. Defaults to `False` */
+                categorical?: boolean | null;
+                /** @description List of values for which to report counts. */
+                c?: (number)[] | null;
+                /** @description List of percentile values (default to [2, 98]). */
+                p?: number[] | null;
+                /**
+                 * @description Defines the number of equal-width bins in the given range (10, by default).
+                 *
+                 *     If bins is a sequence (comma `,` delimited values), it defines a monotonically increasing array of bin edges, including the rightmost edge, allowing for non-uniform bin widths.
+                 *
+                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
+                 */
+                histogram_bins?: string | null;
+                /**
+                 * @description Comma `,` delimited range of the bins.
+                 *
+                 *     The lower and upper range of the bins. If not provided, range is simply (a.min(), a.max()).
+                 *
+                 *     Values outside the range are ignored. The first element of the range must be less than or equal to the second.
+                 *     range affects the automatic bin computation as well.
+                 *
+                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
+                 */
+                histogram_range?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return dataset's statistics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: components["schemas"]["BandStatistics"];
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.postStatisticsForGeoJSON": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Coordinate Reference System of the input coords. Default to `epsg:4326`. */
+                coord_crs?: string | null;
+                /** @description Output Coordinate Reference System. */
+                dst_crs?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number | null;
+                /** @description Force output image height. */
+                height?: number | null;
+                /** @description Force output image width. */
+                width?: number | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /**
+                 * @description Scale used when generating coverage estimates of each
+                 *                     raster cell by vector feature. Coverage is generated by
+                 *                     rasterizing the feature at a finer resolution than the raster then using a summation to aggregate
+                 *                     to the raster resolution and dividing by the square of cover_scale
+                 *                     to get coverage value for each cell. Increasing cover_scale
+                 *                     will increase the accuracy of coverage values; three orders
+                 *                     magnitude finer resolution (cover_scale=1000) is usually enough to
+                 *                     get coverage estimates with <1% error in individual edge cells coverage
+                 *                     estimates, though much smaller values (e.g., cover_scale=10) are often
+                 *                     sufficient (<10% error) and require less memory. Defaults to `10`.
+                 */
+                cover_scale?: number | null;
+                /** @description Return statistics for categorical dataset. Defaults to `False` */
+                categorical?: boolean | null;
+                /** @description List of values for which to report counts. */
+                c?: (number)[] | null;
+                /** @description List of percentile values (default to [2, 98]). */
+                p?: number[] | null;
+                /**
+                 * @description Defines the number of equal-width bins in the given range (10, by default).
+                 *
+                 *     If bins is a sequence (comma `,` delimited values), it defines a monotonically increasing array of bin edges, including the rightmost edge, allowing for non-uniform bin widths.
+                 *
+                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
+                 */
+                histogram_bins?: string | null;
+                /**
+                 * @description Comma `,` delimited range of the bins.
+                 *
+                 *     The lower and upper range of the bins. If not provided, range is simply (a.min(), a.max()).
+                 *
+                 *     Values outside the range are ignored. The first element of the range must be less than or equal to the second.
+                 *     range affects the automatic bin computation as well.
+                 *
+                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
+                 */
+                histogram_range?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeatureCollection"] | components["schemas"]["Feature"];
+            };
+        };
+        responses: {
+            /** @description Return dataset's statistics from feature or featureCollection. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/geo+json": components["schemas"]["FeatureCollection_Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type_____StatisticsInGeoJSON__"] | components["schemas"]["Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type____StatisticsInGeoJSON_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getTileSetList": {
+        parameters: {
+            query?: {
+                /** @description Response MediaType. Defaults to endpoint's default or value defined in `accept` header. */
+                f?: ("html" | "json") | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Coordinate Reference System. */
+                crs?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TileSetList"];
+                    "text/html": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getTileSet": {
+        parameters: {
+            query?: {
+                /** @description Overwrite default minzoom. */
+                minzoom?: number | null;
+                /** @description Overwrite default maxzoom. */
+                maxzoom?: number | null;
+                /** @description Response MediaType. Defaults to endpoint's default or value defined in `accept` header. */
+                f?: ("html" | "json") | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TileSet"];
+                    "text/html": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getTile": {
+        parameters: {
+            query?: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format?: components["schemas"]["ImageType"] | null;
+                /** @description Tilesize in pixels. */
+                tilesize?: number | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Identifier (Z) selecting one of the scales defined in the TileMatrixSet and representing the scaleDenominator the tile. */
+                z: number;
+                /** @description Column (X) index of the tile on the selected TileMatrix. It cannot exceed the MatrixHeight-1 for the selected TileMatrix. */
+                x: number;
+                /** @description Row (Y) index of the tile on the selected TileMatrix. It cannot exceed the MatrixWidth-1 for the selected TileMatrix. */
+                y: number;
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getTileWithFormat": {
+        parameters: {
+            query?: {
+                /** @description Tilesize in pixels. */
+                tilesize?: number | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Identifier (Z) selecting one of the scales defined in the TileMatrixSet and representing the scaleDenominator the tile. */
+                z: number;
+                /** @description Column (X) index of the tile on the selected TileMatrix. It cannot exceed the MatrixHeight-1 for the selected TileMatrix. */
+                x: number;
+                /** @description Row (Y) index of the tile on the selected TileMatrix. It cannot exceed the MatrixWidth-1 for the selected TileMatrix. */
+                y: number;
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format: components["schemas"]["ImageType"] | null;
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "results.getTileJSON": {
+        parameters: {
+            query?: {
+                /** @description Tilesize in pixels. Default to 512. */
+                tilesize?: number | null;
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                tile_format?: components["schemas"]["ImageType"] | null;
+                /** @description Overwrite default minzoom. */
+                minzoom?: number | null;
+                /** @description Overwrite default maxzoom. */
+                maxzoom?: number | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description A completed analysis job */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return a tilejson */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TileJSON"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    spectral_index_api_v1_analysis_spectral_index_post: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SpectralIndexSpec"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_aois_api_v1_aois_get: {
         parameters: {
             query?: {
@@ -1857,6 +4842,573 @@ export interface operations {
             };
         };
     };
+    "imagery.getInfo": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return dataset's basic info. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Info"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getInfoGeoJSON": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Coordinate Reference System. */
+                crs?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return dataset's basic info as a GeoJSON feature. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/geo+json": components["schemas"]["Feature_Union_Polygon__MultiPolygon__Info_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getDataForPoint": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Coordinate Reference System of the input coords. Default to `epsg:4326`. */
+                coord_crs?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Longitude */
+                lon: number;
+                /** @description Latitude */
+                lat: number;
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return a value for a point */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["titiler__core__models__responses__Point"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getPreview": {
+        parameters: {
+            query?: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format?: components["schemas"]["ImageType"] | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number;
+                /** @description Force output image height. */
+                height?: number | null;
+                /** @description Force output image width. */
+                width?: number | null;
+                /** @description Output Coordinate Reference System. */
+                dst_crs?: string | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getPreviewWithFormat": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number;
+                /** @description Force output image height. */
+                height?: number | null;
+                /** @description Force output image width. */
+                width?: number | null;
+                /** @description Output Coordinate Reference System. */
+                dst_crs?: string | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format: components["schemas"]["ImageType"] | null;
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getPreviewWithSizeAndFormat": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number;
+                /** @description Output Coordinate Reference System. */
+                dst_crs?: string | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format: components["schemas"]["ImageType"] | null;
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+                /** @description Force output image height. */
+                height: number | null;
+                /** @description Force output image width. */
+                width: number | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getStatistics": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number;
+                /** @description Force output image height. */
+                height?: number | null;
+                /** @description Force output image width. */
+                width?: number | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Return statistics for categorical dataset. Defaults to `False` */
+                categorical?: boolean | null;
+                /** @description List of values for which to report counts. */
+                c?: (number)[] | null;
+                /** @description List of percentile values (default to [2, 98]). */
+                p?: number[] | null;
+                /**
+                 * @description Defines the number of equal-width bins in the given range (10, by default).
+                 *
+                 *     If bins is a sequence (comma `,` delimited values), it defines a monotonically increasing array of bin edges, including the rightmost edge, allowing for non-uniform bin widths.
+                 *
+                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
+                 */
+                histogram_bins?: string | null;
+                /**
+                 * @description Comma `,` delimited range of the bins.
+                 *
+                 *     The lower and upper range of the bins. If not provided, range is simply (a.min(), a.max()).
+                 *
+                 *     Values outside the range are ignored. The first element of the range must be less than or equal to the second.
+                 *     range affects the automatic bin computation as well.
+                 *
+                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
+                 */
+                histogram_range?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return dataset's statistics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: components["schemas"]["BandStatistics"];
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.postStatisticsForGeoJSON": {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Coordinate Reference System of the input coords. Default to `epsg:4326`. */
+                coord_crs?: string | null;
+                /** @description Output Coordinate Reference System. */
+                dst_crs?: string | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Maximum image size to read onto. */
+                max_size?: number | null;
+                /** @description Force output image height. */
+                height?: number | null;
+                /** @description Force output image width. */
+                width?: number | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /**
+                 * @description Scale used when generating coverage estimates of each
+                 *                     raster cell by vector feature. Coverage is generated by
+                 *                     rasterizing the feature at a finer resolution than the raster then using a summation to aggregate
+                 *                     to the raster resolution and dividing by the square of cover_scale
+                 *                     to get coverage value for each cell. Increasing cover_scale
+                 *                     will increase the accuracy of coverage values; three orders
+                 *                     magnitude finer resolution (cover_scale=1000) is usually enough to
+                 *                     get coverage estimates with <1% error in individual edge cells coverage
+                 *                     estimates, though much smaller values (e.g., cover_scale=10) are often
+                 *                     sufficient (<10% error) and require less memory. Defaults to `10`.
+                 */
+                cover_scale?: number | null;
+                /** @description Return statistics for categorical dataset. Defaults to `False` */
+                categorical?: boolean | null;
+                /** @description List of values for which to report counts. */
+                c?: (number)[] | null;
+                /** @description List of percentile values (default to [2, 98]). */
+                p?: number[] | null;
+                /**
+                 * @description Defines the number of equal-width bins in the given range (10, by default).
+                 *
+                 *     If bins is a sequence (comma `,` delimited values), it defines a monotonically increasing array of bin edges, including the rightmost edge, allowing for non-uniform bin widths.
+                 *
+                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
+                 */
+                histogram_bins?: string | null;
+                /**
+                 * @description Comma `,` delimited range of the bins.
+                 *
+                 *     The lower and upper range of the bins. If not provided, range is simply (a.min(), a.max()).
+                 *
+                 *     Values outside the range are ignored. The first element of the range must be less than or equal to the second.
+                 *     range affects the automatic bin computation as well.
+                 *
+                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
+                 */
+                histogram_range?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeatureCollection"] | components["schemas"]["Feature"];
+            };
+        };
+        responses: {
+            /** @description Return dataset's statistics from feature or featureCollection. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/geo+json": components["schemas"]["FeatureCollection_Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type_____StatisticsInGeoJSON__"] | components["schemas"]["Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type____StatisticsInGeoJSON_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     thumbnail_api_v1_imagery__imagery_id__thumbnail_get: {
         parameters: {
             query?: {
@@ -1894,6 +5446,346 @@ export interface operations {
             };
         };
     };
+    "imagery.getTileSetList": {
+        parameters: {
+            query?: {
+                /** @description Response MediaType. Defaults to endpoint's default or value defined in `accept` header. */
+                f?: ("html" | "json") | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Coordinate Reference System. */
+                crs?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TileSetList"];
+                    "text/html": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getTileSet": {
+        parameters: {
+            query?: {
+                /** @description Overwrite default minzoom. */
+                minzoom?: number | null;
+                /** @description Overwrite default maxzoom. */
+                maxzoom?: number | null;
+                /** @description Response MediaType. Defaults to endpoint's default or value defined in `accept` header. */
+                f?: ("html" | "json") | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TileSet"];
+                    "text/html": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getTile": {
+        parameters: {
+            query?: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format?: components["schemas"]["ImageType"] | null;
+                /** @description Tilesize in pixels. */
+                tilesize?: number | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Identifier (Z) selecting one of the scales defined in the TileMatrixSet and representing the scaleDenominator the tile. */
+                z: number;
+                /** @description Column (X) index of the tile on the selected TileMatrix. It cannot exceed the MatrixHeight-1 for the selected TileMatrix. */
+                x: number;
+                /** @description Row (Y) index of the tile on the selected TileMatrix. It cannot exceed the MatrixWidth-1 for the selected TileMatrix. */
+                y: number;
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getTileWithFormat": {
+        parameters: {
+            query?: {
+                /** @description Tilesize in pixels. */
+                tilesize?: number | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Identifier (Z) selecting one of the scales defined in the TileMatrixSet and representing the scaleDenominator the tile. */
+                z: number;
+                /** @description Column (X) index of the tile on the selected TileMatrix. It cannot exceed the MatrixHeight-1 for the selected TileMatrix. */
+                x: number;
+                /** @description Row (Y) index of the tile on the selected TileMatrix. It cannot exceed the MatrixWidth-1 for the selected TileMatrix. */
+                y: number;
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format: components["schemas"]["ImageType"] | null;
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "imagery.getTileJSON": {
+        parameters: {
+            query?: {
+                /** @description Tilesize in pixels. Default to 512. */
+                tilesize?: number | null;
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                tile_format?: components["schemas"]["ImageType"] | null;
+                /** @description Overwrite default minzoom. */
+                minzoom?: number | null;
+                /** @description Overwrite default maxzoom. */
+                maxzoom?: number | null;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description An imagery record of the organisation */
+                imagery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return a tilejson */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TileJSON"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     accept_invitation_api_v1_invitations_accept_post: {
         parameters: {
             query?: never;
@@ -1914,6 +5806,157 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MembershipPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_jobs_api_v1_jobs_get: {
+        parameters: {
+            query?: {
+                /** @description Only these statuses. */
+                status?: ("pending" | "queued" | "running" | "completed" | "failed" | "cancelled")[] | null;
+                job_type?: string | null;
+                limit?: number;
+                offset?: number;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_job_api_v1_jobs__job_id__get: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_job_api_v1_jobs__job_id__cancel_post: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    job_events_api_v1_jobs__job_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Validation Error */
