@@ -292,26 +292,41 @@ def mask(
     source: str = typer.Argument(..., help="Raster file or STAC item with a quality band."),
     output: str = typer.Option(..., "--output", "-o", help=OUTPUT_HELP),
     quality: str | None = typer.Option(
-        None, "--quality", help="Quality band: scl or qa_pixel (default: the sensor's)."
+        None,
+        "--quality",
+        help="scl or qa_pixel (default: the sensor's), or s2cloudless for Sentinel-2 L1C.",
     ),
     select: str | None = typer.Option(
         None, "--select", help="Bands to write with masked pixels as NaN (default: the mask)."
     ),
     include_snow: bool = typer.Option(False, "--include-snow", help="Mask snow too."),
+    cloud_resolution: float | None = typer.Option(
+        None,
+        "--cloud-resolution",
+        min=0.0,
+        help="s2cloudless: the model grid's pixel size in CRS units (default: B01's, 60 m).",
+    ),
     bands: str | None = Bands,
     sensor: str | None = Sensor,
     as_json: bool = Json,
     quiet: bool = Quiet,
     workers: int | None = Workers,
 ) -> None:
-    """Cloud/shadow/nodata mask from Sentinel-2 SCL or Landsat QA_PIXEL (or masked bands)."""
-    from terrascan.engine import mask_quality
+    """Cloud/shadow/nodata mask from Sentinel-2 SCL, Landsat QA_PIXEL or s2cloudless (L1C)."""
+    from terrascan.engine import detect_clouds, mask_quality
 
     with progress_bar("mask", quiet or as_json) as progress:
-        result = mask_quality(
-            _source(source, bands, sensor), output, quality_band=quality, apply=_names(select),
-            include_snow=include_snow, progress=progress, workers=workers,
-        )  # fmt: skip
+        if quality == "s2cloudless":
+            result = detect_clouds(
+                _source(source, bands, sensor), output, resolution=cloud_resolution,
+                apply=_names(select), progress=progress, workers=workers,
+            )  # fmt: skip
+        else:
+            result = mask_quality(
+                _source(source, bands, sensor), output, quality_band=quality,
+                apply=_names(select), include_snow=include_snow, progress=progress,
+                workers=workers,
+            )  # fmt: skip
     cloud = result.cloud_fraction
     lines = [
         f"quality mask ({result.quality_band}) written to {output}",

@@ -13,12 +13,14 @@ core with bounded memory, writes a Cloud-Optimized GeoTIFF and returns a result 
 - :func:`zonal` -- statistics of one band per polygon of a GeoJSON file.
 - :func:`correct_dos` -- dark-object subtraction (top-of-atmosphere products).
 - :func:`mask_quality` -- SCL / QA_PIXEL masks, or bands with masked pixels set to NaN.
+- :func:`detect_clouds` -- s2cloudless cloud masks for Sentinel-2 L1C (no SCL there).
 - :func:`coregister` -- sub-pixel shift by phase correlation, target resampled onto the
   reference grid.
 - :func:`convert_to_cog` -- any GeoTIFF as a COG.
 """
 
 from terrascan.engine.change import detect_change
+from terrascan.engine.clouds import detect_clouds
 from terrascan.engine.convert import convert_to_cog
 from terrascan.engine.coregister import coregister
 from terrascan.engine.correct import correct_dos
@@ -55,6 +57,7 @@ __all__ = [
     "convert_to_cog",
     "coregister",
     "correct_dos",
+    "detect_clouds",
     "detect_change",
     "mask_quality",
     "zonal",
