@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from rasterio.windows import Window
 
 from terrascan.core.indices import get_index
@@ -15,8 +16,9 @@ from terrascan.engine.output import check_output, open_cog
 from terrascan.engine.progress import ProgressCallback
 from terrascan.engine.results import IndexResult, OutputInfo
 from terrascan.engine.session import Session
-from terrascan.engine.sources import BandMapping, BlockReader, SourceLike, as_source
+from terrascan.engine.sources import BandMapping, BlockReader, SourceLike, as_source, frame_of
 from terrascan.engine.stats import RasterStatistics
+from terrascan.errors import InvalidInputError
 
 
 def compute_index(
@@ -69,3 +71,78 @@ def compute_index(
         return IndexResult(
             definition.name, OutputInfo.of(out, s.frame), stats, time.perf_counter() - started
         )
+
+
+# --------------------------------------------------------------------------- split runs
+# A scene-sized index can be split into row bands computed apart (by different workers) and
+# merged into one COG; the merged file is the same as compute_index's, pixel for pixel.
+
+
+def index_rows(
+    source: SourceLike,
+    index_name: str,
+    rows: tuple[int, int],
+    *,
+    bands: BandMapping | None = None,
+    sensor: str | None = None,
+) -> npt.NDArray[np.float32]:
+    """Index ``index_name`` over rows ``rows[0]:rows[1]`` of ``source`` (float32, NaN nodata),
+    read in tile-high strips so memory stays at the part's output plus one strip."""
+    definition = get_index(index_name)
+    src = as_source(source, mapping=bands, sensor=sensor)
+    reader = src.opener(list(definition.bands))()
+    try:
+        frame = frame_of(reader)
+        top, bottom = rows
+        if not 0 <= top < bottom <= frame.height:
+            raise InvalidInputError(f"rows {top}:{bottom} are outside 0:{frame.height}")
+        out = np.empty((bottom - top, frame.width), np.float32)
+        step = max(1, frame.block_shape[0])
+        for row in range(top, bottom, step):
+            height = min(step, bottom - row)
+            window = Window(0, row, frame.width, height)
+            out[row - top : row - top + height] = definition.compute(reader.read(window))
+        return out
+    finally:
+        reader.close()
+
+
+def merge_index_parts(
+    like: SourceLike,
+    index_name: str,
+    parts: Iterable[tuple[int, npt.NDArray[np.float32]]],
+    out_path: str | Path,
+    *,
+    bands: BandMapping | None = None,
+    sensor: str | None = None,
+) -> IndexResult:
+    """Write row bands ``(first row, values)`` of an index of ``like`` as one COG on its grid.
+
+    Bands must cover every row once and start on a multiple of 512 (the COG's tile height), as
+    ``terrascan.jobs.fanout.split_rows(..., align=512)`` plans them.
+    """
+    started = time.perf_counter()
+    definition = get_index(index_name)
+    src = as_source(like, mapping=bands, sensor=sensor)
+    out = check_output(out_path, [src])
+    reader = src.opener(list(definition.bands))()
+    try:
+        frame = frame_of(reader)
+    finally:
+        reader.close()
+    stats = RasterStatistics()
+    covered = 0
+    with open_cog(
+        out, frame, count=1, dtype="float32", nodata=math.nan, band_names=[definition.name]
+    ) as writer:
+        for top, values in parts:
+            if values.ndim != 2 or values.shape[1] != frame.width or top % 512:
+                raise InvalidInputError(f"part at row {top} does not fit the output grid")
+            writer.write(values[np.newaxis], Window(0, top, frame.width, values.shape[0]))
+            stats = stats.merge(RasterStatistics.of(values))
+            covered += values.shape[0]
+    if covered != frame.height:
+        raise InvalidInputError(f"the parts cover {covered} of {frame.height} rows")
+    return IndexResult(
+        definition.name, OutputInfo.of(out, frame), stats, time.perf_counter() - started
+    )
