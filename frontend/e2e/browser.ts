@@ -37,6 +37,14 @@ export interface PixelStats {
   share: Record<string, number>;
   /** Share of dark pixels (every channel below 90): the offline basemap has none. */
   dark: number;
+  /** Standard deviation of the luminance (0..255): a flat canvas has almost none. */
+  lumaStd: number;
+  /** Share of pixels far (> 40 per channel) from both offline basemap colours. */
+  notBasemap: number;
+  /** Share of "red" pixels (red above green and blue by 40): vegetation in false colour. */
+  red: number;
+  /** Share of yellow-to-amber pixels (red and green high, blue low): the change mask. */
+  yellow: number;
 }
 
 /** Decode a PNG in the page and count its colours: is the canvas drawn, or blank? */
@@ -57,7 +65,19 @@ export async function pixelStats(page: Page, png: Buffer, colours: Record<string
       const distinct = new Set<number>();
       const pixels = data.length / 4;
       let dark = 0;
+      let sum = 0;
+      let sumSq = 0;
+      let notBasemap = 0;
+      let red = 0;
+      let yellow = 0;
+      const near = (i: number, r: number, g: number, b: number) => Math.abs(data[i]! - r) <= 40 && Math.abs(data[i + 1]! - g) <= 40 && Math.abs(data[i + 2]! - b) <= 40;
       for (let i = 0; i < data.length; i += 4) {
+        const luma = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+        sum += luma;
+        sumSq += luma * luma;
+        if (!near(i, 0xdc, 0xe8, 0xf0) && !near(i, 0xf4, 0xf1, 0xea)) notBasemap++;
+        if (data[i]! > data[i + 1]! + 40 && data[i]! > data[i + 2]! + 40) red++;
+        if (data[i]! > 200 && data[i + 1]! > 130 && data[i + 2]! < 110 && data[i + 1]! - data[i + 2]! > 80) yellow++;
         if (data[i]! < 90 && data[i + 1]! < 90 && data[i + 2]! < 90) dark++;
         distinct.add(((data[i]! >> 4) << 8) | ((data[i + 1]! >> 4) << 4) | (data[i + 2]! >> 4));
         for (const t of targets) {
@@ -65,7 +85,9 @@ export async function pixelStats(page: Page, png: Buffer, colours: Record<string
         }
       }
       const share = Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, n / pixels]));
-      return { width: bitmap.width, height: bitmap.height, distinct: distinct.size, share, dark: dark / pixels };
+      const mean = sum / pixels;
+      const lumaStd = Math.sqrt(Math.max(0, sumSq / pixels - mean * mean));
+      return { width: bitmap.width, height: bitmap.height, distinct: distinct.size, share, dark: dark / pixels, lumaStd, notBasemap: notBasemap / pixels, red: red / pixels, yellow: yellow / pixels };
     },
     { b64: png.toString("base64"), colours, tolerance },
   );

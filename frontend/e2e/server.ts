@@ -1,7 +1,8 @@
 /**
  * Start a real TerraScan server for the journeys: `terrascan serve` from the project's
  * virtualenv (or TERRASCAN_BIN), on a free port, with a temporary data directory that is
- * removed afterwards. The built app must already be in src/terrascan/web/static/.
+ * removed afterwards, seeded with the offline demo (`--demo`: a demo user with two scenes over one
+ * area). The built app must already be in src/terrascan/web/static/.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -15,6 +16,9 @@ declare module "vitest" {
     baseURL: string;
     /** A small synthetic 4-band GeoTIFF to upload. */
     uploadTiff: string;
+    /** The demo user `serve --demo` seeded (two scenes over one area) and its password. */
+    demoEmail: string;
+    demoPassword: string;
   }
 }
 
@@ -55,7 +59,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "terrascan-e2e-"));
   let output = "";
-  const child = spawn(bin, ["serve", "--host", "127.0.0.1", "--port", String(port)], {
+  const child = spawn(bin, ["serve", "--demo", "--host", "127.0.0.1", "--port", String(port)], {
     cwd: ROOT,
     env: { ...process.env, TERRASCAN_DATA_DIR: dataDir, TERRASCAN_PORT: String(port), TERRASCAN_LOG_LEVEL: "WARNING" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -73,6 +77,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
+  const demo = /demo: sign in as (\S+) with password (\S+)/.exec(output);
+  if (!demo) {
+    child.kill("SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(`terrascan serve --demo did not print the demo user:\n${output}`);
+  }
+  project.provide("demoEmail", demo[1]!);
+  project.provide("demoPassword", demo[2]!);
   project.provide("baseURL", baseURL);
   project.provide("uploadTiff", uploadTiff);
   return async () => {

@@ -12,12 +12,17 @@ import { loadBasemap, saveBasemap, type BasemapChoice } from "./map/basemaps";
 import { MapView } from "./map/MapView";
 import { PreviewPanel } from "./preview/PreviewPanel";
 import { SearchPanel } from "./search/SearchPanel";
+import { StatsPanel } from "./stats/StatsPanel";
+import { NO_COMPARE, type CompareState } from "./map/compare";
+import { Timeline } from "./timeline/Timeline";
+import type { TimeWindow } from "./timeline/timeline";
 
 const TABS = [
   { id: "layers", label: "Layers" },
   { id: "search", label: "Search" },
   { id: "areas", label: "Areas" },
   { id: "analysis", label: "Analysis" },
+  { id: "stats", label: "Statistics" },
   { id: "preview", label: "Preview" },
 ] as const;
 type Tab = (typeof TABS)[number]["id"];
@@ -33,6 +38,8 @@ function Shell() {
   const [basemap, setBasemap] = useState<BasemapChoice>(() => loadBasemap());
   const [basemapError, setBasemapError] = useState<string | null>(null);
   const [scenes, setScenes] = useState<ImageryFeature[]>([]);
+  const [compare, setCompare] = useState<CompareState>(NO_COMPARE);
+  const [timeWindow, setTimeWindow] = useState<TimeWindow | null>(null);
   const chooseBasemap = useCallback((choice: BasemapChoice) => {
     setBasemapError(null);
     setBasemap(choice);
@@ -60,7 +67,7 @@ function Shell() {
         </nav>
         {/* Panels stay mounted when hidden, so drawings and half-filled forms survive tab changes. */}
         <div hidden={tab !== "layers"}>
-          <LayerPanel basemap={basemap} onBasemap={chooseBasemap} basemapError={basemapError} />
+          <LayerPanel basemap={basemap} onBasemap={chooseBasemap} basemapError={basemapError} compare={compare} onCompare={setCompare} />
         </div>
         <div hidden={tab !== "search"}>
           <SearchPanel onResults={setScenes} />
@@ -69,14 +76,18 @@ function Shell() {
           <AoiPanel />
         </div>
         <div hidden={tab !== "analysis"}>
-          <AnalysisPanel scenes={scenes} />
+          <AnalysisPanel scenes={scenes} active={tab === "analysis"} />
+        </div>
+        <div hidden={tab !== "stats"}>
+          <StatsPanel scenes={scenes} active={tab === "stats"} />
         </div>
         <div hidden={tab !== "preview"}>
           <PreviewPanel scenes={scenes} />
         </div>
       </aside>
       <main className="main">
-        <MapView basemap={basemap} onBasemapError={setBasemapError} />
+        <MapView basemap={basemap} onBasemapError={setBasemapError} timeWindow={timeWindow} compare={compare} onCompare={setCompare} />
+        <Timeline window={timeWindow} onChange={setTimeWindow} />
       </main>
       <SignInDialog />
     </div>

@@ -52,6 +52,10 @@ function shapesOf(draw: TerraDraw): DrawnShape[] {
 export function useDraw(handle: MapHandle | null) {
   const drawRef = useRef<TerraDraw | null>(null);
   const [mode, setModeState] = useState<DrawMode>("static");
+  // While a drawing tool is active, clicks on the map draw: deck.gl's popups stay shut.
+  useEffect(() => {
+    document.body.dataset.drawing = mode === "static" ? "false" : "true";
+  }, [mode]);
   const [shapes, setShapes] = useState<DrawnShape[]>([]);
 
   useEffect(() => {

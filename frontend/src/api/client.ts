@@ -15,6 +15,7 @@ import type {
   ImageryFeatureCollection,
   ImageryPublic,
   ImagerySearchParams,
+  JobPage,
   JobPublic,
   LoginRequest,
   OrgCreate,
@@ -25,6 +26,38 @@ import type {
   UserMe,
   UserPublic,
 } from "./types";
+import type {
+  DiscoverRequest,
+  DiscoverResponse,
+  IngestRequest,
+  ShareCreate,
+  SharePublic,
+  TimeSeriesRequest,
+  ZonalStatsRequest,
+} from "./contracts";
+import type { FeatureCollection } from "geojson";
+
+/** A file the API sent: its bytes and the name from `Content-Disposition` (RFC 6266). */
+export interface DownloadedFile {
+  blob: Blob;
+  filename: string;
+}
+
+/** The file name of a `Content-Disposition` header (`filename*=UTF-8''…` preferred). */
+export function dispositionFilename(header: string | null, fallback: string): string {
+  if (!header) return fallback;
+  const extended = /filename\*\s*=\s*([^']*)'[^']*'([^;]+)/i.exec(header);
+  if (extended?.[2]) {
+    try {
+      return decodeURIComponent(extended[2].trim().replace(/^"|"$/g, ""));
+    } catch {
+      // fall through to the plain parameter
+    }
+  }
+  const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(header);
+  const name = (plain?.[2] ?? plain?.[1])?.trim();
+  return name ? name.replace(/[\\/]/g, "_") : fallback;
+}
 
 export const ORG_HEADER = "X-Organization-ID";
 
@@ -221,7 +254,17 @@ export class ApiClient {
     return response.blob();
   }
 
-  // ------------------------------------------------------------------ analyses (provisional)
+  // ------------------------------------------------------------------ external catalogue (contracts 1, 2)
+
+  discover(body: DiscoverRequest, signal?: AbortSignal): Promise<DiscoverResponse> {
+    return this.request("POST", "/imagery/discover", { body, signal });
+  }
+
+  ingest(body: IngestRequest): Promise<JobPublic> {
+    return this.request("POST", "/imagery/ingest", { body });
+  }
+
+  // ------------------------------------------------------------------ analyses
 
   startSpectralIndex(body: SpectralIndexRequest): Promise<JobPublic> {
     return this.request("POST", "/analysis/spectral-index", { body });
@@ -231,7 +274,61 @@ export class ApiClient {
     return this.request("POST", "/analysis/change-detection", { body });
   }
 
+  startZonalStats(body: ZonalStatsRequest): Promise<JobPublic> {
+    return this.request("POST", "/analysis/zonal-stats", { body });
+  }
+
+  startTimeSeries(body: TimeSeriesRequest): Promise<JobPublic> {
+    return this.request("POST", "/analysis/timeseries", { body });
+  }
+
+  result(id: string, signal?: AbortSignal): Promise<JobPublic> {
+    return this.request("GET", `/analysis/results/${encodeURIComponent(id)}`, { signal });
+  }
+
+  resultFeatures(id: string, signal?: AbortSignal): Promise<FeatureCollection> {
+    return this.request("GET", `/analysis/results/${encodeURIComponent(id)}/features`, { signal });
+  }
+
+  /** Download a file from the API (with the token), named as the server names it. */
+  async download(path: string, query: RequestOptions["query"], fallback: string): Promise<DownloadedFile> {
+    const response = await this.fetchRaw("GET", path, { query });
+    return { blob: await response.blob(), filename: dispositionFilename(response.headers.get("content-disposition"), fallback) };
+  }
+
+  exportResult(id: string, format: "geotiff" | "png" | "geojson" | "shapefile" | "gpkg" | "csv"): Promise<DownloadedFile> {
+    return this.download(`/analysis/results/${encodeURIComponent(id)}/export`, { format }, `${id}.${format}`);
+  }
+
+  zonesCsv(id: string): Promise<DownloadedFile> {
+    return this.download(`/analysis/results/${encodeURIComponent(id)}/zones`, { format: "csv" }, `zonal-stats-${id}.csv`);
+  }
+
+  // ------------------------------------------------------------------ share links (contract 7)
+
+  createShare(resultId: string, body: ShareCreate = {}): Promise<SharePublic> {
+    return this.request("POST", `/analysis/results/${encodeURIComponent(resultId)}/shares`, { body });
+  }
+
+  shares(): Promise<SharePublic[]> {
+    return this.request("GET", "/shares");
+  }
+
+  deleteShare(id: string): Promise<void> {
+    return this.request("DELETE", `/shares/${encodeURIComponent(id)}`);
+  }
+
+  // ------------------------------------------------------------------ jobs
+
   job(id: string, signal?: AbortSignal): Promise<JobPublic> {
     return this.request("GET", `/jobs/${encodeURIComponent(id)}`, { signal });
+  }
+
+  jobs(query: { status?: string[]; job_type?: string; limit?: number } = {}, signal?: AbortSignal): Promise<JobPage> {
+    return this.request("GET", "/jobs", { query, signal });
+  }
+
+  cancelJob(id: string): Promise<JobPublic> {
+    return this.request("POST", `/jobs/${encodeURIComponent(id)}/cancel`);
   }
 }

@@ -192,6 +192,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/analysis/results/{job_id}/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a public, expiring link to a result */
+        post: operations["create_share_api_v1_analysis_results__job_id__shares_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/analysis/results/{job_id}/statistics": {
         parameters: {
             query?: never;
@@ -296,6 +313,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/analysis/results/{job_id}/zones": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The zone table of a zonal-stats result (CSV with a header row, or JSON) */
+        get: operations["result_zones_api_v1_analysis_results__job_id__zones_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/analysis/results/{job_id}/{tileMatrixSetId}/tilejson.json": {
         parameters: {
             query?: never;
@@ -327,6 +361,40 @@ export interface paths {
         put?: never;
         /** Compute NDVI, NDWI, NDBI, EVI or NBR of an imagery record (a job) */
         post: operations["spectral_index_api_v1_analysis_spectral_index_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A spectral index over every ready scene of an AOI or at a point (a job) */
+        post: operations["timeseries_api_v1_analysis_timeseries_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analysis/zonal-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Statistics of a result or an imagery band per AOI or polygon (a job) */
+        post: operations["zonal_stats_api_v1_analysis_zonal_stats_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -506,6 +574,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/imagery/discover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search the configured STAC API for scenes (GeoJSON)
+         * @description Scenes of the external STAC API (``TERRASCAN_STAC_API_URL``) over a bbox or one of the
+         *     organisation's AOIs; an unreachable or failing API answers 502.
+         */
+        post: operations["discover_api_v1_imagery_discover_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/imagery/ingest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest STAC items over an area of interest (a job)
+         * @description Reads the items' bands over the AOI into COGs; the finished job's ``results_summary``
+         *     holds ``imagery_ids`` and the ``imagery`` records.
+         */
+        post: operations["ingest_api_v1_imagery_ingest_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/imagery/search": {
         parameters: {
             query?: never;
@@ -513,7 +623,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Search the organisation's imagery (GeoJSON) */
+        /**
+         * Search the organisation's imagery (GeoJSON)
+         * @description Pages follow a keyset cursor: rows added between two requests never shift a page.
+         */
         get: operations["search_api_v1_imagery_search_get"];
         put?: never;
         post?: never;
@@ -1085,6 +1198,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/shared/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A shared result (no sign-in) */
+        get: operations["read_shared_api_v1_shared__token__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shared/{token}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export a shared result (no sign-in) */
+        get: operations["export_shared_api_v1_shared__token__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shared/{token}/tiles/{tileMatrixSetId}/{z}/{x}/{y}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tile
+         * @description Create map tile from a dataset.
+         */
+        get: operations["shared.getTile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shared/{token}/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tile
+         * @description Create map tile from a dataset.
+         */
+        get: operations["shared.getTileWithFormat"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shared/{token}/{tileMatrixSetId}/tilejson.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tilejson
+         * @description Return TileJSON document for a dataset.
+         */
+        get: operations["shared.getTileJSON"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organisation's links */
+        get: operations["list_shares_api_v1_shares_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/shares/{share_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a share link */
+        delete: operations["revoke_share_api_v1_shares__share_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me": {
         parameters: {
             query?: never;
@@ -1483,6 +1724,8 @@ export interface components {
          * @description Change between two ready imagery records (``diff`` of an index, ``cva``, ``postclass``).
          */
         ChangeDetectionSpec: {
+            /** Aoi Id */
+            aoi_id?: string | null;
             /**
              * Coregister
              * @default true
@@ -1523,6 +1766,35 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "error";
+        };
+        /**
+         * DiscoverRequest
+         * @description Search the configured STAC API: exactly one of ``bbox`` and ``aoi_id``.
+         */
+        DiscoverRequest: {
+            /** Aoi Id */
+            aoi_id?: string | null;
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Collections */
+            collections?: string[] | null;
+            /**
+             * Datetime
+             * @example 2023-10-01/2023-10-31
+             */
+            datetime?: string | null;
+            /**
+             * Limit
+             * @default 50
+             */
+            limit: number;
+            /** Max Cloud */
+            max_cloud?: number | null;
         };
         /**
          * Feature
@@ -1970,6 +2242,31 @@ export interface components {
             scales?: number[] | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * IngestSpec
+         * @description Ingest STAC items over an AOI (a bbox, a GeoJSON geometry or a catalog AOI id).
+         */
+        IngestSpec: {
+            /** Aoi */
+            aoi?: {
+                [key: string]: unknown;
+            } | null;
+            /** Aoi Id */
+            aoi_id?: string | null;
+            /** Bands */
+            bands?: string[] | null;
+            /** Bbox */
+            bbox?: [
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /** Collections */
+            collections?: string[] | null;
+            /** Item Ids */
+            item_ids: string[];
         };
         /**
          * InvitationAccept
@@ -2632,11 +2929,93 @@ export interface components {
             /** Token */
             token?: string | null;
         };
+        /** ShareCreate */
+        ShareCreate: {
+            /**
+             * Expires In Hours
+             * @default 72
+             */
+            expires_in_hours: number;
+        };
+        /** ShareCreated */
+        ShareCreated: {
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Job Id
+             * Format: uuid
+             */
+            job_id: string;
+            /** Token */
+            token: string;
+            /** Url */
+            url: string;
+        };
+        /**
+         * ShareLinkPublic
+         * @description A link as its organisation lists it; the token itself is not kept, so not shown.
+         */
+        ShareLinkPublic: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string | null;
+            /** Expires At */
+            expires_at: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Job Id
+             * Format: uuid
+             */
+            job_id: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            state: components["schemas"]["ShareState"];
+        };
+        /**
+         * ShareState
+         * @enum {string}
+         */
+        ShareState: "active" | "expired" | "revoked";
+        /** SharedResult */
+        SharedResult: {
+            /** Expires At */
+            expires_at: string | null;
+            /** Job Type */
+            job_type: string;
+            /** Parameters */
+            parameters: {
+                [key: string]: unknown;
+            };
+            /** Results Summary */
+            results_summary: {
+                [key: string]: unknown;
+            } | null;
+            /** Tilejson */
+            tilejson: string;
+        };
         /**
          * SpectralIndexSpec
          * @description Compute one spectral index of one ready imagery record.
          */
         SpectralIndexSpec: {
+            /** Aoi Id */
+            aoi_id?: string | null;
             /**
              * Imagery Id
              * Format: uuid
@@ -2919,6 +3298,40 @@ export interface components {
          * @example 2017-08-17T08:05:32Z
          */
         TimeStamp: string;
+        /**
+         * TimeseriesSpec
+         * @description A spectral index over every ready scene of an AOI (``aoi_id``) or at a ``point``.
+         * @example {
+         *       "datetime": "2024-01-01/2024-12-31",
+         *       "index_name": "ndvi",
+         *       "point": [
+         *         15.01,
+         *         45.1
+         *       ]
+         *     }
+         */
+        TimeseriesSpec: {
+            /** Aoi Id */
+            aoi_id?: string | null;
+            /**
+             * Datetime
+             * @description An RFC 3339 interval A/B (either end may be '..').
+             */
+            datetime?: string | null;
+            /**
+             * Index Name
+             * @enum {string}
+             */
+            index_name: "ndvi" | "ndwi" | "ndbi" | "evi" | "nbr";
+            /**
+             * Point
+             * @description [longitude, latitude] in WGS84.
+             */
+            point?: [
+                number,
+                number
+            ] | null;
+        };
         /** TokenPair */
         TokenPair: {
             /** Access Token */
@@ -3039,6 +3452,88 @@ export interface components {
             name: string;
             /** Version */
             version: string;
+        };
+        /**
+         * ZonalStatsSpec
+         * @description Zonal statistics of one raster (``job_id``, or ``imagery_id`` with ``band``) over zones
+         *     (``aoi_ids`` or a ``features`` FeatureCollection of polygons).
+         * @example {
+         *       "band": "ndvi",
+         *       "features": {
+         *         "features": [
+         *           {
+         *             "geometry": {
+         *               "coordinates": [
+         *                 [
+         *                   [
+         *                     15,
+         *                     45.1
+         *                   ],
+         *                   [
+         *                     15.01,
+         *                     45.1
+         *                   ],
+         *                   [
+         *                     15.01,
+         *                     45.11
+         *                   ],
+         *                   [
+         *                     15,
+         *                     45.1
+         *                   ]
+         *                 ]
+         *               ],
+         *               "type": "Polygon"
+         *             },
+         *             "id": "field-1",
+         *             "properties": {
+         *               "name": "North field"
+         *             },
+         *             "type": "Feature"
+         *           }
+         *         ],
+         *         "type": "FeatureCollection"
+         *       },
+         *       "imagery_id": "7f0c2a56-8f0e-4c55-9b89-6a1b1f6d2f10",
+         *       "percentiles": [
+         *         10,
+         *         90
+         *       ]
+         *     }
+         */
+        ZonalStatsSpec: {
+            /** Aoi Ids */
+            aoi_ids?: string[] | null;
+            /**
+             * Band
+             * @description A common band name (nir, red, ...) or an index (ndvi, ndwi, ndbi, evi, nbr).
+             */
+            band?: string | null;
+            /**
+             * Features
+             * @description A GeoJSON FeatureCollection of Polygon/MultiPolygon features.
+             */
+            features?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Imagery Id
+             * @description An imagery record (with band).
+             */
+            imagery_id?: string | null;
+            /**
+             * Job Id
+             * @description A completed spectral-index or change-detection job.
+             */
+            job_id?: string | null;
+            /**
+             * Percentiles
+             * @default [
+             *       10,
+             *       90
+             *     ]
+             */
+            percentiles: number[];
         };
         /**
          * Point
@@ -3172,6 +3667,8 @@ export interface operations {
         parameters: {
             query?: {
                 format?: "geotiff" | "png" | "geojson" | "shapefile" | "gpkg" | "csv";
+                /** @description geotiff on S3 storage: answer 307 to a short-lived presigned URL instead of streaming (ignored for other formats and local storage) */
+                redirect?: boolean;
                 /** @description Alternative to the X-Organization-ID header. */
                 org_id?: string | null;
             };
@@ -3188,6 +3685,13 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description geotiff with redirect=true on S3: a presigned URL */
+            307: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3604,6 +4108,47 @@ export interface operations {
                     "image/png": unknown;
                     "image/tiff; application=geotiff": unknown;
                     "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_share_api_v1_analysis_results__job_id__shares_post: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ShareCreate"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareCreated"];
                 };
             };
             /** @description Validation Error */
@@ -4072,6 +4617,45 @@ export interface operations {
             };
         };
     };
+    result_zones_api_v1_analysis_results__job_id__zones_get: {
+        parameters: {
+            query?: {
+                format?: "csv" | "json";
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "results.getTileJSON": {
         parameters: {
             query?: {
@@ -4166,6 +4750,84 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SpectralIndexSpec"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    timeseries_api_v1_analysis_timeseries_post: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TimeseriesSpec"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    zonal_stats_api_v1_analysis_zonal_stats_post: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ZonalStatsSpec"];
             };
         };
         responses: {
@@ -4668,6 +5330,86 @@ export interface operations {
             };
         };
     };
+    discover_api_v1_imagery_discover_post: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscoverRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ingest_api_v1_imagery_ingest_post: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IngestSpec"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     search_api_v1_imagery_search_get: {
         parameters: {
             query?: {
@@ -4683,6 +5425,7 @@ export interface operations {
                 status?: ("raw" | "ready" | "failed") | null;
                 sort?: "-acquired_at" | "acquired_at" | "-created_at" | "created_at" | "cloud_cover" | "-cloud_cover";
                 limit?: number;
+                /** @description The previous page's next_cursor. */
                 cursor?: string | null;
                 /** @description Alternative to the X-Organization-ID header. */
                 org_id?: string | null;
@@ -6403,6 +7146,386 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["UsagePublic"][];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_shared_api_v1_shared__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SharedResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_shared_api_v1_shared__token__export_get: {
+        parameters: {
+            query?: {
+                format?: "geotiff" | "png" | "geojson" | "shapefile" | "gpkg" | "csv";
+                /** @description geotiff on S3 storage: answer 307 to a short-lived presigned URL instead of streaming (ignored for other formats and local storage) */
+                redirect?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The share link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description geotiff with redirect=true on S3: a presigned URL */
+            307: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "shared.getTile": {
+        parameters: {
+            query?: {
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format?: components["schemas"]["ImageType"] | null;
+                /** @description Tilesize in pixels. */
+                tilesize?: number | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: never;
+            path: {
+                /** @description Identifier (Z) selecting one of the scales defined in the TileMatrixSet and representing the scaleDenominator the tile. */
+                z: number;
+                /** @description Column (X) index of the tile on the selected TileMatrix. It cannot exceed the MatrixHeight-1 for the selected TileMatrix. */
+                x: number;
+                /** @description Row (Y) index of the tile on the selected TileMatrix. It cannot exceed the MatrixWidth-1 for the selected TileMatrix. */
+                y: number;
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description The share link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "shared.getTileWithFormat": {
+        parameters: {
+            query?: {
+                /** @description Tilesize in pixels. */
+                tilesize?: number | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: never;
+            path: {
+                /** @description Identifier (Z) selecting one of the scales defined in the TileMatrixSet and representing the scaleDenominator the tile. */
+                z: number;
+                /** @description Column (X) index of the tile on the selected TileMatrix. It cannot exceed the MatrixHeight-1 for the selected TileMatrix. */
+                x: number;
+                /** @description Row (Y) index of the tile on the selected TileMatrix. It cannot exceed the MatrixWidth-1 for the selected TileMatrix. */
+                y: number;
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                format: components["schemas"]["ImageType"] | null;
+                /** @description The share link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return an image. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-binary": unknown;
+                    "image/jp2": unknown;
+                    "image/jpeg": unknown;
+                    "image/jpg": unknown;
+                    "image/png": unknown;
+                    "image/tiff; application=geotiff": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "shared.getTileJSON": {
+        parameters: {
+            query?: {
+                /** @description Tilesize in pixels. Default to 512. */
+                tilesize?: number | null;
+                /** @description Default will be automatically defined if the output image needs a mask (png) or not (jpeg). */
+                tile_format?: components["schemas"]["ImageType"] | null;
+                /** @description Overwrite default minzoom. */
+                minzoom?: number | null;
+                /** @description Overwrite default maxzoom. */
+                maxzoom?: number | null;
+                /** @description Buffer on each side of the given tile. It must be a multiple of `0.5`. Output **tilesize** will be expanded to `tilesize + 2 * buffer` (e.g 0.5 = 257x257, 1.0 = 258x258). */
+                buffer?: number | null;
+                /** @description Padding to apply to each tile edge. Helps reduce resampling artefacts along edges. Defaults to `0`. */
+                padding?: number | null;
+                /** @description Band numbers (1-based) */
+                bidx?: number[] | null;
+                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
+                expression?: string | null;
+                /** @description Overwrite internal Nodata value; nan or valid float values only. */
+                nodata?: ("nan" | "inf" | "-inf") | number | null;
+                /** @description Apply internal Scale/Offset. Defaults to `False`. */
+                unscale?: boolean | null;
+                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
+                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
+                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
+                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
+                /** @description Algorithm name */
+                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
+                /** @description Algorithm parameter */
+                algorithm_params?: string | null;
+                /** @description Colormap name */
+                colormap_name?: "pubugn_r" | "pubu_r" | "ylorbr" | "gnuplot" | "piyg_r" | "tab20b_r" | "coolwarm_r" | "prgn" | "turbid_r" | "spring_r" | "ice_r" | "bugn_r" | "dense_r" | "gist_rainbow" | "magma_r" | "cool_r" | "afmhot_r" | "ylorrd_r" | "purples" | "puor" | "ocean" | "bupu_r" | "rain_r" | "spectral" | "tempo_r" | "set3_r" | "purd" | "rdylgn_r" | "balance_r" | "rdylbu" | "reds_r" | "set2_r" | "curl" | "gray" | "matter_r" | "brg" | "amp_r" | "hsv" | "oranges_r" | "set1" | "terrain_r" | "winter" | "nipy_spectral_r" | "ylgnbu_r" | "greys" | "cmrmap_r" | "dark2_r" | "gist_heat" | "set2" | "ylgnbu" | "ylorrd" | "cubehelix" | "tab20" | "gray_r" | "viridis_r" | "blues" | "brbg_r" | "prism_r" | "brg_r" | "solar" | "rdgy" | "gnuplot2_r" | "plasma" | "pastel2_r" | "set3" | "gist_gray_r" | "bugn" | "prism" | "rainbow" | "terrain" | "tab10" | "reds" | "thermal_r" | "gnbu" | "plasma_r" | "turbo" | "cmrmap" | "bwr_r" | "rdpu" | "autumn" | "hsv_r" | "gist_earth_r" | "winter_r" | "haline_r" | "autumn_r" | "rplumbo" | "twilight_shifted_r" | "spring" | "binary" | "speed" | "nipy_spectral" | "rdbu" | "amp" | "matter" | "inferno_r" | "prgn_r" | "purples_r" | "hot" | "tab20c" | "diff_r" | "inferno" | "cool" | "seismic_r" | "pastel2" | "bone" | "speed_r" | "dark2" | "spectral_r" | "paired" | "tab20b" | "ylorbr_r" | "balance" | "gist_ncar_r" | "turbid" | "oxy" | "pastel1_r" | "bone_r" | "rdbu_r" | "hot_r" | "cividis" | "ylgn_r" | "pastel1" | "magma" | "orrd_r" | "jet_r" | "seismic" | "gist_ncar" | "gist_yarg" | "gist_rainbow_r" | "haline" | "greens" | "ylgn" | "blues_r" | "thermal" | "coolwarm" | "tab20c_r" | "twilight_r" | "deep" | "oranges" | "phase_r" | "ice" | "brbg" | "bupu" | "oxy_r" | "rain" | "solar_r" | "gist_stern_r" | "gnuplot_r" | "set1_r" | "cubehelix_r" | "gnbu_r" | "delta" | "piyg" | "greens_r" | "pink" | "curl_r" | "puor_r" | "tab10_r" | "afmhot" | "copper_r" | "paired_r" | "flag_r" | "copper" | "deep_r" | "algae" | "dense" | "accent" | "ocean_r" | "summer_r" | "pubugn" | "gist_heat_r" | "accent_r" | "topo" | "diff" | "twilight" | "purd_r" | "greys_r" | "tarn_r" | "turbo_r" | "rdylbu_r" | "twilight_shifted" | "orrd" | "gnuplot2" | "topo_r" | "pubu" | "rdpu_r" | "gist_stern" | "schwarzwald" | "wistia_r" | "pink_r" | "summer" | "cfastie" | "flag" | "binary_r" | "phase" | "jet" | "gist_gray" | "rdgy_r" | "delta_r" | "tarn" | "wistia" | "cividis_r" | "rdylgn" | "viridis" | "gist_yarg_r" | "bwr" | "gist_earth" | "algae_r" | "tab20_r" | "rainbow_r" | "tempo";
+                /** @description JSON encoded custom Colormap */
+                colormap?: string | null;
+                /** @description comma (',') delimited Min,Max range. Can set multiple time for multiple bands. */
+                rescale?: string[] | null;
+                /** @description rio-color formula (info: https://github.com/mapbox/rio-color) */
+                color_formula?: string | null;
+                /** @description Add mask to the output data. Defaults to `True` */
+                return_mask?: boolean | null;
+            };
+            header?: never;
+            path: {
+                /** @description Identifier selecting one of the TileMatrixSetId supported. */
+                tileMatrixSetId: "CDB1GlobalGrid" | "CanadianNAD83_LCC" | "EuropeanETRS89_LAEAQuad" | "GNOSISGlobalGrid" | "LINZAntarticaMapTilegrid" | "NZTM2000Quad" | "UPSAntarcticWGS84Quad" | "UPSArcticWGS84Quad" | "UTM31WGS84Quad" | "WGS1984Quad" | "WebMercatorQuad" | "WorldCRS84Quad" | "WorldMercatorWGS84Quad";
+                /** @description The share link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Return a tilejson */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TileJSON"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_shares_api_v1_shares_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareLinkPublic"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    revoke_share_api_v1_shares__share_id__delete: {
+        parameters: {
+            query?: {
+                /** @description Alternative to the X-Organization-ID header. */
+                org_id?: string | null;
+            };
+            header?: {
+                /** @description The organisation to act in. */
+                "X-Organization-ID"?: string | null;
+            };
+            path: {
+                share_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

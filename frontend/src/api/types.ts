@@ -45,39 +45,18 @@ export interface ImagerySearchParams {
   cursor?: string;
 }
 
-// ---------------------------------------------------------------- provisional: analyses, jobs
+// ---------------------------------------------------------------- analyses and jobs
 
 export type IndexName = "ndvi" | "ndwi" | "ndbi" | "evi" | "nbr";
 export type ChangeMethod = "diff" | "cva" | "postclass";
 
-/** Provisional: POST /analysis/spectral-index. */
-export interface SpectralIndexRequest {
-  imagery_id: string;
-  index: IndexName;
-  aoi_id?: string;
-}
+/** POST /analysis/spectral-index (`aoi_id`: contract 3, optional). */
+export type SpectralIndexRequest = Schemas["SpectralIndexSpec"] & { aoi_id?: string };
+/** POST /analysis/change-detection (`aoi_id`: contract 3, optional). */
+export type ChangeDetectionRequest = Omit<Schemas["ChangeDetectionSpec"], "coregister"> & { coregister?: boolean; aoi_id?: string };
 
-/** Provisional: POST /analysis/change-detection. */
-export interface ChangeDetectionRequest {
-  before_id: string;
-  after_id: string;
-  method: ChangeMethod;
-  index?: IndexName;
-  threshold?: "otsu" | number;
-  aoi_id?: string;
-}
+export type JobPublic = Schemas["JobPublic"];
+export type JobStatus = JobPublic["status"];
+export type JobPage = Schemas["JobPage"];
 
-export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
-
-/** Provisional: GET /jobs/{id}. */
-export interface JobPublic {
-  id: string;
-  type: string;
-  status: JobStatus | string;
-  progress?: number | null;
-  message?: string | null;
-  error?: string | null;
-  result?: Record<string, unknown> | null;
-  created_at?: string;
-  finished_at?: string | null;
-}
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "cancelled"]);

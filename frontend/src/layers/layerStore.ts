@@ -4,6 +4,8 @@
  */
 import type { FeatureCollection } from "geojson";
 import type { RampName } from "../preview/colormap";
+import type { ImageryPublic } from "../api/types";
+import { imageryTileJson, resultTileJson, type RasterStyle, type TileKind } from "../imagery/tiles";
 
 export type LayerKind = "imagery" | "quicklook" | "index" | "result" | "footprints" | "aois" | "preview";
 
@@ -22,6 +24,10 @@ export interface MapLayer {
   opacity: number;
   /** Raster tiles: an XYZ URL template (`{z}/{x}/{y}`), fetched with the session's token. */
   tiles?: string;
+  /** Raster tiles described by a TileJSON document (MapLibre's source `url`). */
+  tilejson?: string;
+  /** What a tiled raster is (so its style can change): an imagery record or a result. */
+  raster?: RasterSource;
   /** Where the raster has data: `[west, south, east, north]`. */
   bounds?: readonly [number, number, number, number];
   /** Vector layers: GeoJSON drawn by deck.gl. */
@@ -35,13 +41,30 @@ export interface MapLayer {
   time?: string | null;
 }
 
+export interface RasterSource {
+  baseUrl: string;
+  kind: TileKind;
+  id: string;
+  style: RasterStyle;
+  /** The record's bands (imagery only), to pick band numbers by name. */
+  imagery?: Pick<ImageryPublic, "id" | "bands" | "band_info">;
+}
+
+/** The TileJSON URL of a raster source in its style (undefined when it lacks a band). */
+export function rasterTileJson(source: RasterSource): string | undefined {
+  return source.kind === "imagery" && source.imagery
+    ? imageryTileJson(source.baseUrl, source.imagery, source.style)
+    : resultTileJson(source.baseUrl, source.id, source.style);
+}
+
 export type LayerAction =
   | { type: "add"; layer: MapLayer }
   | { type: "remove"; id: string }
   | { type: "toggle"; id: string }
   | { type: "opacity"; id: string; opacity: number }
   | { type: "move"; id: string; by: -1 | 1 }
-  | { type: "update"; id: string; patch: Partial<Omit<MapLayer, "id">> };
+  | { type: "update"; id: string; patch: Partial<Omit<MapLayer, "id">> }
+  | { type: "style"; id: string; style: RasterStyle; legend?: Legend; title?: string };
 
 const clamp = (value: number) => Math.min(1, Math.max(0, value));
 
@@ -61,6 +84,17 @@ export function layersReducer(layers: readonly MapLayer[], action: LayerAction):
       return layers.map((l) => (l.id === action.id ? { ...l, opacity: clamp(action.opacity) } : l));
     case "update":
       return layers.map((l) => (l.id === action.id ? { ...l, ...action.patch } : l));
+    case "style":
+      return layers.map((l) => {
+        if (l.id !== action.id || !l.raster) return l;
+        const raster = { ...l.raster, style: action.style };
+        const tilejson = rasterTileJson(raster);
+        if (!tilejson) return l;
+        const next: MapLayer = { ...l, raster, tilejson, title: action.title ?? l.title };
+        if (action.legend) next.legend = action.legend;
+        else delete next.legend;
+        return next;
+      });
     case "move": {
       const from = layers.findIndex((l) => l.id === action.id);
       const to = from + action.by;

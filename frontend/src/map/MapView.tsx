@@ -3,7 +3,7 @@
  * draws from data (footprints, areas, result polygons, the index preview). Requests to the API
  * (tiles) carry the session's token through `transformRequest`.
  */
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import {
   Map as MapLibreMap,
   NavigationControl,
@@ -11,6 +11,7 @@ import {
   setWorkerUrl,
   type GeoJSONSource,
   type MapMouseEvent,
+  type RequestTransformFunction,
   type StyleSpecification,
 } from "maplibre-gl";
 import { MapboxOverlay } from "@deck.gl/mapbox";
@@ -20,6 +21,10 @@ import type { BasemapChoice } from "./basemaps";
 import { deckLayers, type PickInfo } from "./deckLayers";
 import { COUNTRIES_SOURCE, loadCountries, offlineStyle } from "./offlineStyle";
 import { syncRasterLayers } from "./rasterSync";
+import { isApiRequest } from "./auth";
+import { CompareMap } from "./CompareMap";
+import { compareLayers, NO_COMPARE, type CompareState } from "./compare";
+import { applyTimeline, type TimeWindow } from "../timeline/timeline";
 import type { FeatureCollection } from "geojson";
 // MapLibre's worker is a separate, self-contained file; Vite copies it next to the bundle.
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
@@ -29,6 +34,10 @@ setWorkerUrl(workerUrl);
 export interface MapViewProps {
   basemap: BasemapChoice;
   onBasemapError?: (message: string) => void;
+  /** The days shown (the timeline); null: all. */
+  timeWindow?: TimeWindow | null;
+  compare?: CompareState;
+  onCompare?: (state: CompareState) => void;
 }
 
 function Coordinates({ map }: { map: MapLibreMap }) {
@@ -81,7 +90,7 @@ function Popup({ pick, onClose }: { pick: PickInfo; onClose: () => void }) {
   );
 }
 
-export function MapView({ basemap, onBasemapError }: MapViewProps) {
+export function MapView({ basemap, onBasemapError, timeWindow = null, compare = NO_COMPARE, onCompare }: MapViewProps) {
   const container = useRef<HTMLDivElement>(null);
   const countries = useRef<FeatureCollection | null>(null);
   const applied = useRef<string>(JSON.stringify(basemap));
@@ -89,9 +98,21 @@ export function MapView({ basemap, onBasemapError }: MapViewProps) {
   const { session, client, baseUrl } = useServices();
   const setHandle = useSetMapHandle();
   const handle = useMapHandle();
-  const { layers } = useLayers();
+  const { layers: panelLayers } = useLayers();
   const [pick, setPick] = useState<PickInfo | null>(null);
   const [ready, setReady] = useState(false);
+  const { main: layers, second } = useMemo(() => compareLayers(applyTimeline(panelLayers, timeWindow), compare), [panelLayers, timeWindow, compare]);
+
+  // Requests to this server's API (TileJSON, tiles) carry the session's token and organisation;
+  // nothing else does (an online basemap never sees the token).
+  const transformRequest = useMemo<RequestTransformFunction>(
+    () => async (url: string) => {
+      if (!isApiRequest(url, baseUrl, window.location.origin)) return { url };
+      await session.freshAccessToken().catch(() => null);
+      return { url, headers: client.authHeaders() };
+    },
+    [baseUrl, client, session],
+  );
 
   // Create the map once.
   useEffect(() => {
@@ -101,12 +122,7 @@ export function MapView({ basemap, onBasemapError }: MapViewProps) {
       center: [10, 30],
       zoom: 1.6,
       attributionControl: { compact: true },
-      // Tiles from this server carry the session's token and organisation.
-      transformRequest: async (url: string) => {
-        if (!url.startsWith(baseUrl)) return { url };
-        await session.freshAccessToken().catch(() => null);
-        return { url, headers: client.authHeaders() };
-      },
+      transformRequest,
     });
     map.addControl(new NavigationControl({ visualizePitch: true }), "top-right");
     map.addControl(new ScaleControl({ unit: "metric", maxWidth: 120 }), "bottom-right");
@@ -114,6 +130,8 @@ export function MapView({ basemap, onBasemapError }: MapViewProps) {
     map.addControl(overlay);
     map.once("load", () => setReady(true));
     setHandle({ map, overlay });
+    // For the browser journeys and the console: the map instance (read-only use).
+    (window as unknown as { __terrascan?: { map: MapLibreMap } }).__terrascan = { map };
     loadCountries()
       .then((fc) => {
         countries.current = fc;
@@ -125,7 +143,7 @@ export function MapView({ basemap, onBasemapError }: MapViewProps) {
       setHandle(null);
       map.remove();
     };
-  }, [baseUrl, client, session, setHandle]);
+  }, [transformRequest, setHandle]);
 
   // Basemap: the offline style, or an online style by URL.
   useEffect(() => {
@@ -159,9 +177,17 @@ export function MapView({ basemap, onBasemapError }: MapViewProps) {
     handle?.overlay.setProps({ layers: deckLayers(layers, setPick) });
   }, [handle, layers]);
 
+  useEffect(() => {
+    if (compare.mode === "off") handle?.map.resize();
+  }, [handle, compare.mode]);
+
+  const side = compare.mode === "side" && second.length > 0;
   return (
-    <div className="map-wrap">
-      <div ref={container} className="map" data-testid="map" data-ready={ready ? "true" : "false"} />
+    <div className="map-wrap" data-compare={compare.mode}>
+      <div ref={container} className={side ? "map map-left" : "map"} data-testid="map" data-ready={ready ? "true" : "false"} />
+      {handle && compare.mode !== "off" && second.length > 0 ? (
+        <CompareMap main={handle.map} layers={second} state={compare} transformRequest={transformRequest} onPosition={(position) => onCompare?.({ ...compare, position })} />
+      ) : null}
       {handle ? <Coordinates map={handle.map} /> : null}
       {pick ? <Popup pick={pick} onClose={() => setPick(null)} /> : null}
     </div>

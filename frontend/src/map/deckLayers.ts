@@ -17,9 +17,9 @@ export interface PickInfo {
 type Rgba = [number, number, number, number];
 
 const STYLE: Partial<Record<LayerKind, { line: Rgba; fill: Rgba; width: number }>> = {
-  footprints: { line: [37, 99, 235, 255], fill: [37, 99, 235, 28], width: 1.5 },
-  aois: { line: [217, 119, 6, 255], fill: [245, 158, 11, 40], width: 2 },
-  result: { line: [220, 38, 38, 255], fill: [239, 68, 68, 90], width: 1 },
+  footprints: { line: [37, 99, 235, 255], fill: [37, 99, 235, 10], width: 1.5 },
+  aois: { line: [217, 119, 6, 255], fill: [245, 158, 11, 24], width: 2 },
+  result: { line: [220, 38, 38, 255], fill: [239, 68, 68, 40], width: 1 },
 };
 
 // One canvas per RGBA buffer: deck.gl uploads canvases as textures (raw arrays it may not).
@@ -68,7 +68,7 @@ export function deckLayers(layers: readonly MapLayer[], onPick: (pick: PickInfo 
           getLineWidth: style.width,
           onClick: (info: PickingInfo<Feature>) => {
             const feature = info.object;
-            if (!feature) return false;
+            if (!feature || document.body.dataset.drawing === "true") return false;
             onPick({ x: info.x, y: info.y, title: layer.title, properties: { id: feature.id, ...(feature.properties ?? {}) } });
             return true;
           },

@@ -3,7 +3,10 @@
  * into RGBA bytes (NaN becomes transparent), and the stops a legend shows.
  */
 
-export type RampName = "rdylgn" | "blues" | "magma" | "brbg";
+export type RampName = "rdylgn" | "blues" | "magma" | "brbg" | "viridis";
+
+/** The ramps offered for index layers (titiler knows each by the same name). */
+export const RAMPS: readonly RampName[] = ["rdylgn", "viridis", "blues", "magma", "brbg"];
 
 /** Colour stops from the low to the high end of the range (ColorBrewer / matplotlib). */
 const STOPS: Readonly<Record<RampName, readonly string[]>> = {
@@ -11,6 +14,7 @@ const STOPS: Readonly<Record<RampName, readonly string[]>> = {
   blues: ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"],
   magma: ["#000004", "#3b0f70", "#8c2981", "#de4968", "#fe9f6d", "#fcfdbf"],
   brbg: ["#543005", "#bf812d", "#f6e8c3", "#c7eae5", "#35978f", "#003c30"],
+  viridis: ["#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#fde725"],
 };
 
 /** The ramp each index is shown with by default. */

@@ -6,9 +6,10 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { useAuth, useCapabilities, useLayers, useMapHandle, useServices } from "../app/context";
 import type { AOIPublic, ImageryFeature, ImageryFeatureCollection, ImageryPublic } from "../api/types";
-import { COMBINATIONS, combinationTileUrl, indexTileUrl, type Combination } from "../imagery/tiles";
-import { DEFAULT_RAMP } from "../preview/colormap";
+import { COMBINATIONS, type Combination } from "../imagery/tiles";
+import { imageryLayer, indexStyle } from "../layers/rasterLayers";
 import { INDICES, type IndexName } from "../preview/indices";
+import { DiscoverPanel } from "./DiscoverPanel";
 import { ErrorNotice, Notice } from "../ui/Notice";
 import { UploadForm } from "./UploadForm";
 
@@ -44,20 +45,12 @@ function ResultItem({ feature, tilesOffered }: { feature: ImageryFeature; tilesO
   const [index, setIndex] = useState<IndexName>("ndvi");
   const bounds = imagery.bbox as unknown as [number, number, number, number];
 
-  function addCombination(combination: Combination) {
-    const tiles = combinationTileUrl(baseUrl, imagery, combination);
-    if (!tiles) return;
-    dispatch({ type: "add", layer: { id: `${imagery.id}:${combination}`, title: `${imagery.name} · ${COMBINATIONS[combination].label.split(" (")[0]}`, kind: "imagery", visible: true, opacity: 1, tiles, bounds, time: imagery.acquired_at } });
+  function add(layer: ReturnType<typeof imageryLayer>) {
+    if (!layer) return;
+    dispatch({ type: "add", layer });
+    handle?.map.fitBounds(bounds, { padding: 40, duration: 0 });
   }
-  function addIndex() {
-    const ramp = DEFAULT_RAMP[index] ?? "rdylgn";
-    const tiles = indexTileUrl(baseUrl, imagery, index, ramp);
-    if (!tiles) return;
-    dispatch({
-      type: "add",
-      layer: { id: `${imagery.id}:${index}`, title: `${imagery.name} · ${index.toUpperCase()}`, kind: "index", visible: true, opacity: 1, tiles, bounds, time: imagery.acquired_at, legend: { label: index.toUpperCase(), ramp, range: INDICES[index].valueRange } },
-    });
-  }
+  const combination = (c: Combination) => imageryLayer(baseUrl, imagery, { kind: "combination", combination: c });
 
   async function addQuicklook() {
     const bitmap = await createImageBitmap(await client.thumbnail(imagery.id));
@@ -81,7 +74,7 @@ function ResultItem({ feature, tilesOffered }: { feature: ImageryFeature; tilesO
         {imagery.status === "ready" && tilesOffered ? (
           <div className="row wrap">
             {(Object.keys(COMBINATIONS) as Combination[]).map((c) => (
-              <button key={c} disabled={!combinationTileUrl(baseUrl, imagery, c)} onClick={() => addCombination(c)} title={COMBINATIONS[c].label}>
+              <button key={c} disabled={!combination(c)} onClick={() => add(combination(c))} title={COMBINATIONS[c].label}>
                 {COMBINATIONS[c].label.split(" (")[0]}
               </button>
             ))}
@@ -92,7 +85,7 @@ function ResultItem({ feature, tilesOffered }: { feature: ImageryFeature; tilesO
                 </option>
               ))}
             </select>
-            <button disabled={!indexTileUrl(baseUrl, imagery, index, "rdylgn")} onClick={addIndex}>
+            <button disabled={!imageryLayer(baseUrl, imagery, indexStyle(index))} onClick={() => add(imageryLayer(baseUrl, imagery, indexStyle(index)))}>
               Add index
             </button>
           </div>
@@ -118,7 +111,8 @@ export function SearchPanel({ onResults }: { onResults?: (results: ImageryFeatur
   const [busy, setBusy] = useState(false);
 
   const offered = capabilities?.has("get", "/imagery/search") ?? true;
-  const tilesOffered = capabilities?.has("get", "/imagery/{id}/tiles/*") ?? false;
+  const tilesOffered = capabilities?.has("get", "/imagery/{id}/{tileMatrixSetId}/tilejson.json") ?? false;
+  const [mode, setMode] = useState<"catalog" | "discover">("catalog");
   const signedIn = auth.status === "signed-in";
 
   useEffect(() => {
@@ -166,8 +160,23 @@ export function SearchPanel({ onResults }: { onResults?: (results: ImageryFeatur
       </Notice>
     );
   }
+  const switcher = (
+    <div className="toolbar" role="tablist" aria-label="Where to search">
+      <button role="tab" aria-selected={mode === "catalog"} onClick={() => setMode("catalog")}>
+        Your catalog
+      </button>
+      <button role="tab" aria-selected={mode === "discover"} onClick={() => setMode("discover")}>
+        Discover (STAC)
+      </button>
+    </div>
+  );
   return (
-    <section className="panel" aria-label="Imagery search">
+    <>
+    {switcher}
+    <div hidden={mode !== "discover"}>
+      <DiscoverPanel aois={aois} onIngested={() => void search()} />
+    </div>
+    <section className="panel" aria-label="Imagery search" hidden={mode !== "catalog"}>
       <form className="search-form" onSubmit={(e) => void search(e)}>
         <div className="row">
           <label>
@@ -222,5 +231,6 @@ export function SearchPanel({ onResults }: { onResults?: (results: ImageryFeatur
         </>
       )}
     </section>
+    </>
   );
 }

@@ -1,0 +1,54 @@
+/**
+ * The timeline: which days the layers (and search footprints) cover, and what the map shows
+ * for a chosen window of days. Layers without a date (areas, results of no scene) always show.
+ */
+import type { Feature, FeatureCollection } from "geojson";
+import type { MapLayer } from "../layers/layerStore";
+
+/** Inclusive window of days, `YYYY-MM-DD`. */
+export interface TimeWindow {
+  from: string;
+  to: string;
+}
+
+export const dayOf = (time: string | null | undefined): string | null => (time && /^\d{4}-\d{2}-\d{2}/.test(time) ? time.slice(0, 10) : null);
+
+function featureDay(feature: Feature): string | null {
+  const props = (feature.properties ?? {}) as { acquired_at?: string | null; datetime?: string | null };
+  return dayOf(props.acquired_at ?? props.datetime ?? null);
+}
+
+/** The distinct days of the layers and of their dated features, sorted. */
+export function timelineDays(layers: readonly MapLayer[]): string[] {
+  const days = new Set<string>();
+  for (const layer of layers) {
+    const day = dayOf(layer.time);
+    if (day) days.add(day);
+    for (const feature of layer.features?.features ?? []) {
+      const d = featureDay(feature);
+      if (d) days.add(d);
+    }
+  }
+  return [...days].sort();
+}
+
+export function inWindow(time: string | null | undefined, window: TimeWindow | null): boolean {
+  const day = dayOf(time);
+  if (!window || !day) return true;
+  return day >= window.from && day <= window.to;
+}
+
+/** The layers as the map draws them for a window: dated layers outside it hidden, dated
+ * features outside it left out. The panel's own visibility flags are not changed. */
+export function applyTimeline(layers: readonly MapLayer[], window: TimeWindow | null): MapLayer[] {
+  if (!window) return [...layers];
+  return layers.map((layer) => {
+    let next = layer;
+    if (layer.visible && !inWindow(layer.time, window)) next = { ...next, visible: false };
+    if (layer.features) {
+      const kept = layer.features.features.filter((f) => inWindow(featureDay(f), window));
+      if (kept.length !== layer.features.features.length) next = { ...next, features: { ...layer.features, features: kept } as FeatureCollection };
+    }
+    return next;
+  });
+}
