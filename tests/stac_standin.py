@@ -193,6 +193,25 @@ class FileServer(Server):
         return serve_file(path, request)
 
 
+# --------------------------------------------------------------------------- the real scene
+
+S2_SCENE_DIR = "sentinel2-l2a-S2A_29RKH_20200219"
+S2_ITEM_FILE = "S2A_29RKH_20200219_0_L2A.json"
+
+
+def serve_s2_item(fixtures: Path, server: FileServer) -> dict[str, Any]:
+    """The real Sentinel-2 item with each https asset that has a local file rewritten to
+    ``server``, which now serves that file (with range support) under ``/cogs/``."""
+    folder = fixtures / S2_SCENE_DIR
+    item: dict[str, Any] = json.loads((folder / S2_ITEM_FILE).read_text())
+    for asset in item["assets"].values():
+        name = asset["href"].rsplit("/", 1)[1]
+        if asset["href"].startswith("https://") and (folder / name).is_file():
+            server.files[f"/cogs/{name}"] = folder / name
+            asset["href"] = f"{server.url}/cogs/{name}"
+    return item
+
+
 # --------------------------------------------------------------------------- STAC API stand-in
 
 

@@ -77,6 +77,12 @@ class ServiceUnavailableError(TerraScanError):
     title = "Service unavailable"
 
 
+class UpstreamError(ServiceUnavailableError):
+    """An outside service TerraScan calls (a STAC API) failed or answered something unusable."""
+
+    title = "Bad gateway"
+
+
 class ConfigurationError(TerraScanError):
     """Settings that cannot work (a default secret in production, a bad URL, ...)."""
 

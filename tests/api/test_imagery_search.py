@@ -16,7 +16,7 @@ from shapely.geometry import Polygon, box, mapping
 
 from terrascan.api.app import create_app
 from terrascan.catalog.database import Catalog
-from terrascan.catalog.imagery import ImageryQuery, ImagerySearchRepository
+from terrascan.catalog.imagery import ImageryQuery, ImagerySearchRepository, SearchAfter, sort_value
 from terrascan.catalog.models import ImagerySource, Organization
 from tests.api._accounts import Account, account_settings, signup
 
@@ -258,3 +258,180 @@ def test_bad_search_parameters_are_4xx(
     alice, _rows = seeded
     response = client.get("/api/v1/imagery/search", params=params, headers=alice.headers)
     assert response.status_code in (413, 422), (params, response.text)
+
+
+# --------------------------------------------------------------------------- keyset cursors
+
+
+def _tied_rows(org_id: uuid.UUID, count: int, seed: int) -> list[dict[str, Any]]:
+    """Rows whose sort values repeat often (few distinct days and cloud covers), some NULL."""
+    rng = random.Random(seed)
+    rows = []
+    for values in seed_rows(org_id, count, seed):
+        values["id"] = uuid.UUID(int=rng.getrandbits(128))
+        values["dedupe_key"] = f"tied-{values['id']}"
+        if values["acquired_at"] is not None:
+            values["acquired_at"] = T0 + timedelta(days=rng.randint(0, 6))
+        if values["cloud_cover"] is not None:
+            values["cloud_cover"] = rng.choice([0.0, 12.5, 40.0, 99.9])
+        rows.append(values)
+    return rows
+
+
+def _newcomers(org_id: uuid.UUID, rng: random.Random, near: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows inserted between two pages: one tied with the last row seen, one earlier, one
+    later, one with NULLs (so some land before the cursor and some after it)."""
+    base = seed_rows(org_id, 4, rng.randint(0, 10_000))
+    shifts = [None, timedelta(days=-3), timedelta(days=3), "null"]
+    for values, shift in zip(base, shifts, strict=True):
+        values["id"] = uuid.UUID(int=rng.getrandbits(128))
+        values["dedupe_key"] = f"new-{values['id']}"
+        when, cloud = near["acquired_at"], near["cloud_cover"]
+        if shift == "null":
+            when, cloud = None, None
+        elif isinstance(shift, timedelta):
+            when = None if when is None else when + shift
+            cloud = None if cloud is None else min(100.0, max(0.0, cloud + shift.days))
+        values["acquired_at"], values["cloud_cover"] = when, cloud
+    return base
+
+
+@pytest.mark.parametrize("sort", ["-acquired_at", "acquired_at", "cloud_cover", "-created_at"])
+def test_keyset_pages_survive_inserts_on_both_databases(database_url: str, sort: str) -> None:
+    catalog = Catalog(database_url)
+    catalog.upgrade()
+    rng = random.Random(11)
+    try:
+        with catalog.session() as session:
+            org = Organization(name="k", slug="k")
+            session.add(org)
+        rows = _tied_rows(org.id, 50, 3)
+        insert(catalog, rows)
+        query = ImageryQuery(sort=sort)  # type: ignore[arg-type]
+        with catalog.session() as session:
+            created = {r.id: r.created_at for r in ImagerySearchRepository(session).query(
+                org_id=org.id, query=query, limit=500)}  # fmt: skip
+        for values in rows:
+            values["created_at"] = created[values["id"]]
+        want = expected_ids(rows, sort=sort)
+        seen: list[uuid.UUID] = []
+        after: SearchAfter | None = None
+        while True:
+            with catalog.session() as session:
+                page = ImagerySearchRepository(session).query(
+                    org_id=org.id, query=query, limit=6, after=after
+                )
+                last = page[-1] if page else None
+                if last is not None:
+                    after = SearchAfter(sort, sort_value(last, sort), last.id)  # type: ignore[arg-type]
+                    near = {"acquired_at": last.acquired_at, "cloud_cover": last.cloud_cover}
+                seen += [r.id for r in page]
+            if not page:
+                break
+            insert(catalog, _newcomers(org.id, rng, near))
+        originals = {r["id"] for r in rows}
+        assert [i for i in seen if i in originals] == want
+        assert len(seen) == len(set(seen))
+        # Newer rows sort first under -created_at (all before the cursor); otherwise some of
+        # the rows inserted between pages fall after it and show up once.
+        assert (len(seen) == len(want)) if sort == "-created_at" else (len(seen) > len(want))
+    finally:
+        catalog.dispose()
+
+
+@pytest.fixture
+def any_db_client(database_url: str, tmp_path: Any) -> Iterator[TestClient]:
+    """The API over SQLite (embedded) or over PostGIS (production mode, migrated first)."""
+    if database_url.startswith("sqlite"):
+        settings = account_settings(tmp_path, database_url=database_url)
+    else:
+        migrator = Catalog(database_url)
+        migrator.upgrade()
+        migrator.dispose()
+        settings = account_settings(
+            tmp_path, database_url=database_url, mode="production", secret_key="k" * 48
+        )
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+    app.state.catalog.dispose()
+
+
+@pytest.mark.parametrize("sort", ["-acquired_at", "-cloud_cover"])
+def test_search_cursor_pages_stay_stable_over_http(any_db_client: TestClient, sort: str) -> None:
+    client = any_db_client
+    alice = signup(client, "pager@example.org")
+    catalog = client.app.state.catalog  # type: ignore[attr-defined]
+    rows = _tied_rows(alice.personal_org, 45, 8)
+    insert(catalog, rows)
+    want = [str(i) for i in expected_ids(rows, status="ready", sort=sort)]
+    rng = random.Random(2)
+    seen: list[str] = []
+    page = _search(client, alice, status="ready", sort=sort, limit=4)
+    while True:
+        seen += [f["id"] for f in page["features"]]
+        if page["next_cursor"] is None:
+            break
+        last = page["features"][-1]["properties"]
+        near = {
+            "acquired_at": datetime.fromisoformat(last["acquired_at"])
+            if last["acquired_at"]
+            else None,
+            "cloud_cover": last["cloud_cover"],
+        }
+        newcomers = _newcomers(alice.personal_org, rng, near)
+        for values in newcomers:
+            values["status"] = "ready"
+        insert(catalog, newcomers)
+        assert page["links"][0]["href"].endswith(f"cursor={page['next_cursor']}")
+        page = _search(
+            client, alice, status="ready", sort=sort, limit=4, cursor=page["next_cursor"]
+        )
+    originals = set(want)
+    assert [i for i in seen if i in originals] == want
+    assert len(seen) == len(set(seen)) > len(want)
+
+
+def _b64(value: Any) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!!",
+        "bm90IGpzb24",  # base64 of "not json"
+        _b64([1, 2]),
+        _b64({"o": 4}),  # an offset cursor is not a search cursor
+        _b64({"s": "cloud_cover", "v": 10, "i": str(uuid.UUID(int=1))}),  # another sort
+        _b64({"s": "-acquired_at", "v": "2024-01-01T00:00:00Z", "i": "not-a-uuid"}),
+        _b64({"s": "-acquired_at", "v": "2024-01-01T00:00:00Z", "i": 7}),
+        _b64({"s": "-acquired_at", "v": "yesterday", "i": str(uuid.UUID(int=1))}),
+        _b64({"s": "-acquired_at", "v": "2024-01-01T00:00:00", "i": str(uuid.UUID(int=1))}),
+        _b64({"s": "-acquired_at", "v": 5, "i": str(uuid.UUID(int=1))}),
+        _b64({"s": "-acquired_at", "v": None, "i": str(uuid.UUID(int=1)), "x": 1}),
+    ],
+)
+def test_forged_or_garbled_cursors_are_422(
+    client: TestClient, seeded: tuple[Account, list[dict[str, Any]]], cursor: str
+) -> None:
+    alice, _rows = seeded
+    response = client.get(
+        "/api/v1/imagery/search", params={"cursor": cursor}, headers=alice.headers
+    )
+    assert response.status_code == 422, (cursor, response.text)
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_well_formed_cursor_is_just_a_position(
+    client: TestClient, seeded: tuple[Account, list[dict[str, Any]]]
+) -> None:
+    """A cursor written by hand names a position, nothing more: the page is the rows after it."""
+    alice, rows = seeded
+    want = [str(i) for i in expected_ids(rows, sort="cloud_cover")]
+    cut = next(r for r in rows if r["cloud_cover"] is not None and r["cloud_cover"] > 50)
+    cursor = _b64({"s": "cloud_cover", "v": cut["cloud_cover"], "i": str(cut["id"])})
+    page = _search(client, alice, sort="cloud_cover", limit=500, cursor=cursor)
+    assert [f["id"] for f in page["features"]] == want[want.index(str(cut["id"])) + 1 :]

@@ -4,7 +4,6 @@ its real STAC item pointing at that server, a catalog with one organisation, a l
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,10 +16,7 @@ from terrascan.catalog.database import Catalog
 from terrascan.catalog.models import OrgMember
 from terrascan.catalog.repositories import UserRepository
 from terrascan.io.storage import LocalStore
-from tests.stac_standin import FileServer, Server
-
-SCENE_DIR = "sentinel2-l2a-S2A_29RKH_20200219"
-ITEM_FILE = "S2A_29RKH_20200219_0_L2A.json"
+from tests.stac_standin import S2_SCENE_DIR, FileServer, Server, serve_s2_item
 
 
 @dataclass
@@ -36,15 +32,9 @@ class ServedScene:
 @pytest.fixture
 def served_s2(fixtures_dir: Path) -> Iterator[ServedScene]:
     """The real item, its asset hrefs rewritten to a local range server of the real files."""
-    folder = fixtures_dir / SCENE_DIR
-    item = json.loads((folder / ITEM_FILE).read_text())
     server = FileServer()
-    for asset in item["assets"].values():
-        name = asset["href"].rsplit("/", 1)[1]
-        if asset["href"].startswith("https://") and (folder / name).is_file():
-            server.files[f"/cogs/{name}"] = folder / name
-            asset["href"] = f"{server.url}/cogs/{name}"
-    yield ServedScene(item, folder, server)
+    item = serve_s2_item(fixtures_dir, server)
+    yield ServedScene(item, fixtures_dir / S2_SCENE_DIR, server)
     server.close()
 
 

@@ -442,3 +442,59 @@ def test_requester_pays_assets_need_aws_credentials(
     finally:
         bucket.close()
     assert bucket.requests == []
+
+
+def test_a_polygon_aoi_masks_the_window_outside_it(
+    served_s2: ServedScene, workspace: Workspace
+) -> None:
+    from pyproj import Transformer
+    from rasterio.features import geometry_mask
+    from shapely.geometry import Polygon, mapping, shape
+
+    west, south, east, north = CLOUDY_AOI
+    triangle = Polygon([(west, south), (east, south), (west, north), (west, south)])
+    row = ingest_scene(
+        served_s2.item,
+        aoi_geometry(geojson=mapping(triangle)),
+        org_id=workspace.org_id,
+        catalog=workspace.catalog,
+        store=workspace.store,
+        access=AssetAccess((served_s2.server.host,)),
+        bands=["red", "nir"],
+    ).record
+    data, src = _read_output(workspace, row.storage_key)
+    window = _native_window(src.transform, src.width, src.height)
+
+    # Independently: the triangle's corners in UTM 29N, rasterised by pixel centre.
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32629", always_xy=True)
+    corners = [to_utm.transform(x, y) for x, y in triangle.exterior.coords]
+    outside = geometry_mask(
+        [{"type": "Polygon", "coordinates": [corners]}],
+        out_shape=(src.height, src.width),
+        transform=src.transform,
+    )
+    assert 0.3 < outside.mean() < 0.7, "a triangle fills about half of its bounding box"
+    scl = _scl_on_grid(served_s2.folder, window)
+    invalid = np.isin(scl, SCL_INVALID) | (scl >= 12)
+    assert (invalid & ~outside).any() and (~invalid & ~outside).any()
+    assets = served_s2.item["assets"]
+    for index, (name, file) in enumerate([("red", "B04.tif"), ("nir", "B08.tif")]):
+        band = assets[name]["raster:bands"][0]
+        direct = _expected_band(
+            served_s2.folder, file, window, band["scale"], band["offset"], invalid
+        )
+        expected = np.where(outside, np.nan, direct)
+        np.testing.assert_array_equal(np.isnan(data[index]), np.isnan(expected), err_msg=name)
+        assert np.isnan(data[index][outside]).all()
+        np.testing.assert_allclose(data[index][~outside], direct[~outside], rtol=1e-6)
+
+    # Cloud cover and the valid share count the triangle's pixels only.
+    inside_scl = scl[~outside]
+    observed = ~np.isin(inside_scl, [0, 1])
+    cloud = 100.0 * np.isin(inside_scl, [8, 9, 10]).sum() / observed.sum()
+    assert row.cloud_cover == pytest.approx(cloud, abs=1e-3)
+    valid = np.isfinite(data).all(axis=0)[~outside].mean()
+    assert row.bands["valid_fraction"] == pytest.approx(valid, abs=1e-6)
+    # The recorded footprint is the triangle (the scene covers all of it).
+    footprint = shape(record_dict(row)["geometry"])
+    assert footprint.symmetric_difference(triangle).area < 1e-9 * triangle.area + 1e-12

@@ -25,6 +25,7 @@ from terrascan.errors import (
     TerraScanError,
     TooLargeError,
     UnsupportedFormatError,
+    UpstreamError,
 )
 
 logger = logging.getLogger("terrascan.api")
@@ -43,6 +44,7 @@ STATUS_CODES: dict[type[TerraScanError], int] = {
     UnsupportedFormatError: 415,
     StorageError: 503,
     ServiceUnavailableError: 503,
+    UpstreamError: 502,
     ConfigurationError: 500,
 }
 

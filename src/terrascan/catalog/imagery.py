@@ -1,7 +1,13 @@
 """Searching an organisation's imagery: filters, sort orders and pagination for the catalog
 search API and the STAC API. Spatial matching is the one shared interface
 (:meth:`SpatialRepository._search`): PostGIS ``ST_Intersects`` or bounding boxes plus shapely
-on SQLite, so both databases return the same rows in the same order."""
+on SQLite, so both databases return the same rows in the same order.
+
+Pages are cut by offset or by keyset: :class:`SearchAfter` holds the sort value and id of the
+last row a caller saw, and the next page is the rows strictly after that position in the sort
+order (``NULL`` values last, ``id`` ascending among ties). Rows inserted between two pages
+therefore never shift the next page: each row that was there from the start is returned exactly
+once."""
 
 from __future__ import annotations
 
@@ -13,18 +19,50 @@ from typing import Any, Literal, get_args
 
 import attrs
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import distinct, func, select
+from sqlalchemy import ColumnElement, and_, distinct, func, or_, select
 
 from terrascan.catalog.models import ImagerySource
 from terrascan.catalog.repositories import ImageryRepository
 from terrascan.errors import InvalidInputError
 
-__all__ = ["ImageryQuery", "ImagerySearchRepository", "SortKey", "resolve_org"]
+__all__ = [
+    "ImageryQuery",
+    "ImagerySearchRepository",
+    "SearchAfter",
+    "SortKey",
+    "resolve_org",
+    "sort_value",
+]
 
 SortKey = Literal[
     "-acquired_at", "acquired_at", "-created_at", "created_at", "cloud_cover", "-cloud_cover"
 ]
 SORT_KEYS: tuple[str, ...] = get_args(SortKey)
+SortValue = datetime | float | None
+
+
+@attrs.frozen
+class SearchAfter:
+    """A keyset position: the sort order, and the sort value and id of the last row seen."""
+
+    sort: SortKey
+    value: SortValue
+    id: uuid.UUID
+
+
+def sort_value(row: ImagerySource, sort: SortKey) -> SortValue:
+    """The value ``row`` is ordered by under ``sort`` (what a :class:`SearchAfter` holds)."""
+    value: SortValue = getattr(row, sort.lstrip("-"))
+    return value
+
+
+def _after(column: Any, descending: bool, after: SearchAfter) -> ColumnElement[bool]:
+    """Rows strictly after ``after`` in ``ORDER BY column [DESC] NULLS LAST, id``."""
+    m = ImagerySource
+    if after.value is None:  # among the NULLs, which come last: only larger ids follow
+        return and_(column.is_(None), m.id > after.id)
+    beyond = column < after.value if descending else column > after.value
+    return or_(beyond, and_(column == after.value, m.id > after.id), column.is_(None))
 
 
 @attrs.frozen
@@ -46,11 +84,20 @@ class ImagerySearchRepository(ImageryRepository):
     """:class:`ImageryRepository` with the full query of the search APIs."""
 
     def query(
-        self, *, org_id: uuid.UUID, query: ImageryQuery, limit: int = 100, offset: int = 0
+        self,
+        *,
+        org_id: uuid.UUID,
+        query: ImageryQuery,
+        limit: int = 100,
+        offset: int = 0,
+        after: SearchAfter | None = None,
     ) -> list[ImagerySource]:
-        """Rows of ``org_id`` matching ``query``, in its sort order (``id`` breaks ties)."""
+        """Rows of ``org_id`` matching ``query``, in its sort order (``id`` breaks ties),
+        starting ``offset`` rows after the keyset position ``after`` (or the start)."""
         if query.sort not in SORT_KEYS:
             raise InvalidInputError(f"sort must be one of {', '.join(SORT_KEYS)}")
+        if after is not None and after.sort != query.sort:
+            raise InvalidInputError("the cursor belongs to another sort order")
         m = ImagerySource
         stmt = select(m).where(m.org_id == org_id)
         if query.start is not None:
@@ -70,6 +117,8 @@ class ImagerySearchRepository(ImageryRepository):
         descending = query.sort.startswith("-")
         column: Any = getattr(m, query.sort.lstrip("-"))
         order = column.desc() if descending else column.asc()
+        if after is not None:
+            stmt = stmt.where(_after(column, descending, after))
         stmt = stmt.order_by(order.nulls_last(), m.id)
         return self._search(stmt, query.intersects, limit, offset)
 

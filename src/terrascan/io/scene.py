@@ -7,8 +7,10 @@ assets, requester-pays), onto the grid of the finest requested band:
 1. scale and offset from the item's ``raster:bands`` (else the sensor profile);
 2. the quality band (Sentinel-2 ``scl``, Landsat ``qa_pixel``) read with nearest-neighbour;
    masked pixels (clouds, shadows, cirrus, saturation, no data) become NaN in every band;
-3. dark-object subtraction for top-of-atmosphere products (Sentinel-2 L1C, Landsat Level-1);
-4. cloud cover over the AOI from the quality band (percent of observed pixels).
+3. when an AOI polygon is given, pixels of the window whose centre lies outside it become NaN
+   too (:func:`aoi_mask`), and the statistics below count only the pixels inside it;
+4. dark-object subtraction for top-of-atmosphere products (Sentinel-2 L1C, Landsat Level-1);
+5. cloud cover over the AOI from the quality band (percent of observed pixels).
 
 :func:`write_scene` writes the bands as one float32 COG (NaN nodata, band descriptions = the
 common names) and an RGBA PNG thumbnail.
@@ -28,8 +30,9 @@ import numpy as np
 import numpy.typing as npt
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.features import geometry_mask
 from rasterio.io import MemoryFile
-from rasterio.warp import transform_bounds
+from rasterio.warp import transform_bounds, transform_geom
 
 from terrascan.core.correction import dark_object_subtraction
 from terrascan.core.masks import (
@@ -40,7 +43,7 @@ from terrascan.core.masks import (
 )
 from terrascan.errors import InvalidInputError
 from terrascan.io.cog import write_raster_cog
-from terrascan.io.grid import Bounds
+from terrascan.io.grid import Bounds, Grid
 from terrascan.io.raster import MultiBandReader, Raster
 from terrascan.io.remote import HttpRangeOpener, RemoteDatasetPool, RemoteLimits
 from terrascan.io.sensors import SensorProfile, check_band_name, sensor_for_item
@@ -52,7 +55,9 @@ __all__ = [
     "TOA_COLLECTIONS",
     "AssetAccess",
     "SceneProduct",
+    "aoi_mask",
     "default_bands",
+    "quality_mask",
     "read_scene",
     "render_thumbnail",
     "write_scene",
@@ -171,15 +176,33 @@ def _check_s3_credentials(refs: Sequence[BandRef]) -> None:
     )
 
 
+def aoi_mask(aoi: Mapping[str, Any], grid: Grid) -> npt.NDArray[np.bool_]:
+    """True for the pixels of ``grid`` whose centre lies inside ``aoi`` (a GeoJSON geometry in
+    EPSG:4326, reprojected vertex by vertex); an AOI too small to hold any pixel centre keeps
+    the pixels it touches instead."""
+    projected = transform_geom("EPSG:4326", grid.crs, dict(aoi))
+    shape = (grid.height, grid.width)
+    outside: npt.NDArray[np.bool_] = geometry_mask(
+        [projected], out_shape=shape, transform=grid.transform
+    )
+    if outside.all():
+        outside = geometry_mask(
+            [projected], out_shape=shape, transform=grid.transform, all_touched=True
+        )
+    return ~outside
+
+
 def read_scene(
     item: Mapping[str, Any],
     bounds: Bounds,
     *,
     access: AssetAccess,
     bands: Sequence[str] | None = None,
+    aoi: Mapping[str, Any] | None = None,
     progress: ProgressFn | None = None,
 ) -> SceneProduct:
-    """Read ``bands`` of ``item`` over ``bounds`` (W, S, E, N in EPSG:4326); see the module."""
+    """Read ``bands`` of ``item`` over ``bounds`` (W, S, E, N in EPSG:4326), masked outside
+    ``aoi`` (a GeoJSON polygon in EPSG:4326) when it is given; see the module."""
     check_item(dict(item))
     report = progress or (lambda pct, msg: None)
     sensor = sensor_for_item(item)
@@ -203,7 +226,10 @@ def read_scene(
         requests, fetched = opener.requests, opener.bytes_received
     report(75.0, "masking")
     product_bands = data[: len(chosen)]
-    cloud, valid = _apply_quality(product_bands, data[len(chosen)] if quality else None, quality)
+    inside = aoi_mask(aoi, grid) if aoi is not None else None
+    cloud, valid = _apply_quality(
+        product_bands, data[len(chosen)] if quality else None, quality, inside
+    )
     darks = _dark_objects(product_bands, chosen, sensor) if _is_toa(item) else {}
     raster = Raster(product_bands, grid.transform, grid.crs, chosen)
     return SceneProduct(
@@ -225,23 +251,44 @@ def _read_blocks(reader: MultiBandReader, report: ProgressFn) -> npt.NDArray[np.
     return data
 
 
+def quality_mask(
+    quality: npt.NDArray[Any], name: str
+) -> tuple[npt.NDArray[np.bool_], float | None]:
+    """``(invalid pixels, cloud cover in percent of the observed pixels)`` of a quality band:
+    Sentinel-2 ``scl`` (classes) or Landsat ``qa_pixel`` (bits). NaN reads as no data (SCL
+    class 0, the QA fill bit); the cover is ``None`` when nothing was observed."""
+    if name == "scl":
+        classes = np.where(np.isnan(quality), 0, quality).astype(np.uint8)
+        invalid = scl_invalid_mask(classes)
+        fraction = scl_cloud_fraction(classes)
+    elif name == "qa_pixel":  # outside the data counts as fill
+        bits = np.where(np.isnan(quality), 1, quality).astype(np.uint16)
+        invalid = qa_pixel_invalid_mask(bits)
+        fraction = _qa_cloud_fraction(bits)
+    else:
+        raise InvalidInputError(f"unknown quality band {name!r}; use scl or qa_pixel")
+    return invalid, None if math.isnan(fraction) else round(100.0 * fraction, 3)
+
+
 def _apply_quality(
-    bands: npt.NDArray[np.float32], quality: npt.NDArray[np.float32] | None, name: str | None
+    bands: npt.NDArray[np.float32],
+    quality: npt.NDArray[np.float32] | None,
+    name: str | None,
+    inside: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[float | None, float]:
-    """Set masked pixels to NaN in place; return (cloud cover %, valid fraction)."""
+    """Set masked pixels (and those outside the AOI) to NaN in place; return (cloud cover %
+    over the AOI, valid fraction of the AOI's pixels)."""
     cloud: float | None = None
-    if quality is not None:
-        if name == "scl":
-            classes = np.where(np.isnan(quality), 0, quality).astype(np.uint8)
-            invalid = scl_invalid_mask(classes)
-            fraction = scl_cloud_fraction(classes)
-        else:  # Landsat QA_PIXEL: outside the data counts as fill
-            bits = np.where(np.isnan(quality), 1, quality).astype(np.uint16)
-            invalid = qa_pixel_invalid_mask(bits)
-            fraction = _qa_cloud_fraction(bits)
+    if inside is not None:
+        bands[:, ~inside] = np.nan
+        if quality is not None:  # outside the AOI reads as "no data": not an observation
+            quality[~inside] = np.nan
+    if quality is not None and name is not None:
+        invalid, cloud = quality_mask(quality, name)
         bands[:, invalid] = np.nan
-        cloud = None if math.isnan(fraction) else round(100.0 * fraction, 3)
     valid = np.all(np.isfinite(bands), axis=0)
+    if inside is not None:
+        valid = valid[inside]
     return cloud, float(valid.mean()) if valid.size else 0.0
 
 

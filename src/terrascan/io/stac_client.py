@@ -41,8 +41,8 @@ from urllib3 import Retry
 from terrascan.errors import (
     InvalidInputError,
     NotFoundError,
-    ServiceUnavailableError,
     TooLargeError,
+    UpstreamError,
 )
 from terrascan.io.sensors import (
     COMMON_NAMES,
@@ -76,8 +76,9 @@ _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 _RETRY_STATUS = (429, 500, 502, 503, 504)
 
 
-class StacApiError(ServiceUnavailableError):
-    """The STAC API failed, answered something unusable, or ran past its limits."""
+class StacApiError(UpstreamError):
+    """The STAC API failed, answered something unusable, or ran past its limits (an HTTP
+    answer of 502)."""
 
     title = "STAC API error"
 
@@ -155,6 +156,26 @@ class Scene:
         if include_item:
             out["item"] = self.item
         return out
+
+    def to_feature(self) -> dict[str, Any]:
+        """The scene as a GeoJSON Feature (``POST /api/v1/imagery/discover``): the STAC item
+        id, its bbox and footprint, and the normalised properties."""
+        return {
+            "type": "Feature",
+            "id": self.id,
+            "bbox": list(self.bbox) if self.bbox else None,
+            "geometry": self.footprint,
+            "properties": {
+                "collection": self.collection,
+                "platform": self.platform,
+                "datetime": self.datetime.isoformat().replace("+00:00", "Z")
+                if self.datetime
+                else None,
+                "cloud_cover": self.cloud_cover,
+                "bands": [b.name for b in self.bands if b.name in COMMON_NAMES],
+                "thumbnail": self.thumbnail,
+            },
+        }
 
 
 @attrs.frozen

@@ -5,11 +5,15 @@ crops, a forest, a lake and a river, a town with roads, and a few clouds with th
 Between the two dates (May and August 2024) the land really changes: a block of new buildings
 on former fields, a cleared stretch of forest, and a flooded field beside the river. Bands are
 blue, green, red, nir, swir16 and swir22 as uint16 reflectance x 10000, with class spectra
-typical of Sentinel-2 L2A and a little noise.
+typical of Sentinel-2 L2A and a little noise. Each scene comes with its scene classification
+layer as Sen2Cor would deliver it (``scl``: vegetation, not vegetated, water, cloud medium and
+high probability, cloud shadow), drawn from the same truth.
 
-:func:`seed_demo` writes both scenes through the upload path (the same checks, COG conversion
-and catalog records as a user's own GeoTIFF) into the organisation of a demo user, with the
-AOI, and does nothing when they are already there.
+:func:`seed_demo` masks each scene with its SCL layer exactly as ingestion masks a real L2A
+scene (:func:`terrascan.io.scene.quality_mask`: clouds, cloud shadows and cirrus become no data,
+and the cloud cover is measured from it), then writes both through the upload path (the same
+checks, COG conversion and catalog records as a user's own GeoTIFF) into the organisation of a
+demo user, with the AOI, and does nothing when they are already there.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from terrascan.catalog.database import Catalog
 from terrascan.catalog.imagery import ImageryQuery, ImagerySearchRepository
 from terrascan.catalog.models import AOI
 from terrascan.catalog.repositories import AOIRepository, UserRepository
+from terrascan.io.scene import quality_mask
 from terrascan.io.storage import ObjectStore
 from terrascan.jobs.upload import upload_imagery
 
-__all__ = ["BANDS", "DEMO_EMAIL", "DemoScene", "demo_scenes", "seed_demo"]
+__all__ = ["BANDS", "DEMO_EMAIL", "DemoScene", "demo_scenes", "masked_scene", "seed_demo"]
 
 BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 DEMO_EMAIL = "demo@terrascan.local"
@@ -57,14 +62,30 @@ SPECTRA: dict[str, tuple[float, ...]] = {
     "cloud": (0.55, 0.56, 0.57, 0.6, 0.45, 0.35),
 }
 CLASSES = tuple(SPECTRA)
+#: Sen2Cor scene classes of the land classes (4 vegetation, 5 not vegetated, 6 water).
+SCL_OF_CLASS = {
+    "crop": 4,
+    "young_crop": 4,
+    "bare_soil": 5,
+    "forest": 4,
+    "water": 6,
+    "urban": 5,
+    "road": 5,
+}
+SCL_SHADOW, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH = 3, 8, 9
+#: Where a cloud's shadow falls (rows, columns; the sun stands in the south-east) and how
+#: much light it leaves.
+SHADOW_OFFSET = (-14, -20)
+SHADOW_LIGHT = 0.35
 
 
 @attrs.frozen(eq=False)
 class DemoScene:
     acquired: datetime
     data: npt.NDArray[np.uint16]  # (6, SIZE, SIZE)
-    classes: npt.NDArray[np.uint8]  # index into CLASSES, per pixel
+    classes: npt.NDArray[np.uint8]  # index into CLASSES, per pixel (cloud where cloudy)
     name: str
+    scl: npt.NDArray[np.uint8]  # Sen2Cor scene classification of the same pixels
 
 
 @attrs.frozen(eq=False)
@@ -112,16 +133,40 @@ def _changes() -> DemoChanges:
     return DemoChanges(new_buildings, cleared, flooded)
 
 
-def _clouds(rng: np.random.Generator, land: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    out = land.copy()
-    cloud = _smooth_noise(rng, 24) > 1.0
-    out[cloud] = CLASSES.index("cloud")
+def _shift(mask: npt.NDArray[np.bool_], rows: int, cols: int) -> npt.NDArray[np.bool_]:
+    """``mask`` moved by ``rows`` and ``cols`` pixels (no wrap-around)."""
+    out = np.zeros_like(mask)
+    src_r = slice(max(0, -rows), SIZE - max(0, rows))
+    dst_r = slice(max(0, rows), SIZE - max(0, -rows))
+    src_c = slice(max(0, -cols), SIZE - max(0, cols))
+    dst_c = slice(max(0, cols), SIZE - max(0, -cols))
+    out[dst_r, dst_c] = mask[src_r, src_c]
     return out
 
 
-def _render(classes: npt.NDArray[np.uint8], rng: np.random.Generator) -> npt.NDArray[np.uint16]:
+def _sky(
+    rng: np.random.Generator, land: npt.NDArray[np.uint8]
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_], npt.NDArray[np.uint8]]:
+    """Clouds over ``land``: (classes seen, shadow mask, SCL layer)."""
+    field = _smooth_noise(rng, 24)
+    cloud, thick = field > 1.0, field > 1.15
+    shadow = _shift(cloud, *SHADOW_OFFSET) & ~cloud
+    seen = land.copy()
+    seen[cloud] = CLASSES.index("cloud")
+    lookup = np.array([SCL_OF_CLASS.get(name, 0) for name in CLASSES], np.uint8)
+    scl = lookup[land]
+    scl[shadow] = SCL_SHADOW
+    scl[cloud] = SCL_CLOUD_MEDIUM
+    scl[thick] = SCL_CLOUD_HIGH
+    return seen, shadow, scl
+
+
+def _render(
+    classes: npt.NDArray[np.uint8], shadow: npt.NDArray[np.bool_], rng: np.random.Generator
+) -> npt.NDArray[np.uint16]:
     table = np.array([SPECTRA[name] for name in CLASSES], np.float64)  # (class, band)
     values = table[classes].transpose(2, 0, 1)  # (band, row, col)
+    values[:, shadow] *= SHADOW_LIGHT
     values = values * (1 + rng.normal(0, 0.04, values.shape)) + rng.normal(0, 0.004, values.shape)
     return np.clip(values * 10000, 1, 65535).astype(np.uint16)
 
@@ -131,6 +176,7 @@ def demo_scenes(seed: int = 2024) -> tuple[DemoScene, DemoScene, DemoChanges]:
     rng = np.random.default_rng(seed)
     before_land = _base_map(rng)
     changes = _changes()
+    before_land[changes.new_buildings] = CLASSES.index("crop")  # one green field in May
     after_land = before_land.copy()
     after_land[changes.new_buildings] = CLASSES.index("urban")
     after_land[changes.new_buildings & (np.arange(SIZE)[None, :] % 15 >= 11)] = CLASSES.index(
@@ -142,12 +188,23 @@ def demo_scenes(seed: int = 2024) -> tuple[DemoScene, DemoScene, DemoChanges]:
     after_land[changes.flooded_field] = CLASSES.index("water")
     scenes = []
     for when, land in zip(DATES, (before_land, after_land), strict=True):
-        seen = _clouds(rng, land)
-        scenes.append(DemoScene(when, _render(seen, rng), seen, f"Demo valley {when:%Y-%m-%d}"))
+        seen, shadow, scl = _sky(rng, land)
+        data = _render(seen, shadow, rng)
+        scenes.append(DemoScene(when, data, seen, f"Demo valley {when:%Y-%m-%d}", scl))
     return scenes[0], scenes[1], changes
 
 
-def write_geotiff(scene: DemoScene, path: Path) -> Path:
+def masked_scene(scene: DemoScene) -> tuple[npt.NDArray[np.uint16], float | None]:
+    """The scene's bands with the pixels its SCL layer marks unusable set to 0 (the files' no
+    data), and the cloud cover in percent, both as ingestion derives them from SCL."""
+    invalid, cloud_cover = quality_mask(scene.scl, "scl")
+    data = scene.data.copy()
+    data[:, invalid] = 0
+    return data, cloud_cover
+
+
+def write_geotiff(scene: DemoScene, path: Path, data: npt.NDArray[np.uint16] | None = None) -> Path:
+    """``scene`` (or ``data`` on its grid) as a 6-band uint16 GeoTIFF, no data 0."""
     with rasterio.open(
         path,
         "w",
@@ -160,7 +217,7 @@ def write_geotiff(scene: DemoScene, path: Path) -> Path:
         transform=TRANSFORM,
         nodata=0,
     ) as dst:
-        dst.write(scene.data)
+        dst.write(scene.data if data is None else data)
         for index, name in enumerate(BANDS, start=1):
             dst.set_band_description(index, name)
     return path
@@ -205,7 +262,8 @@ def seed_demo(catalog: Catalog, store: ObjectStore) -> dict[str, Any]:
     ids = []
     with tempfile.TemporaryDirectory(prefix="terrascan-demo-") as folder:
         for scene in (before, after):
-            path = write_geotiff(scene, Path(folder) / f"{scene.acquired:%Y%m%d}.tif")
+            data, cloud_cover = masked_scene(scene)
+            path = write_geotiff(scene, Path(folder) / f"{scene.acquired:%Y%m%d}.tif", data)
             row = upload_imagery(
                 path,
                 org_id=org_id,
@@ -215,6 +273,7 @@ def seed_demo(catalog: Catalog, store: ObjectStore) -> dict[str, Any]:
                 acquired=scene.acquired,
                 provider="demo",
                 collection="demo-sentinel-2",
+                cloud_cover=cloud_cover,
                 filename=path.name,
             )
             ids.append(str(row.id))

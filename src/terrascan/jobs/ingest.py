@@ -9,7 +9,9 @@ helpers uploads share (catalog records and their public form).
    over the AOI, cloud cover from the item);
 3. reads, masks and corrects the AOI window (:func:`terrascan.io.scene.read_scene`), writes
    the COG and thumbnail (:func:`terrascan.io.scene.write_scene`) and puts them in the store
-   under ``imagery/<org>/<imagery id>/``;
+   under ``imagery/<org>/<imagery id>/``. The window is the AOI's bounding box; when the AOI
+   is a polygon other than a longitude/latitude rectangle, the window's pixels whose centre
+   lies outside it are no data too (a bbox keeps its whole window);
 4. marks the record ``ready`` with CRS, resolution, bands, size, storage keys and the cloud
    cover measured over the AOI, or ``failed`` with the error (and removes partial objects).
 """
@@ -41,7 +43,16 @@ from terrascan.catalog.models import ImagerySource, ImageryStatus
 from terrascan.catalog.repositories import ImageryRepository
 from terrascan.errors import InvalidInputError, TerraScanError
 from terrascan.io.scene import AssetAccess, SceneProduct, read_scene, write_scene
-from terrascan.io.stac_client import Scene, StacClient, check_geometry, normalise_item, parse_bbox
+from terrascan.io.sensors import check_band_name
+from terrascan.io.stac_client import (
+    Scene,
+    StacClient,
+    check_collections,
+    check_geometry,
+    check_item_ids,
+    normalise_item,
+    parse_bbox,
+)
 from terrascan.io.storage import ObjectStore
 from terrascan.jobs.context import JobContext
 from terrascan.jobs.registry import JobRegistry
@@ -50,6 +61,8 @@ __all__ = [
     "IngestOutcome",
     "IngestSpec",
     "aoi_geometry",
+    "aoi_polygon",
+    "check_spec",
     "dedupe_key",
     "imagery_keys",
     "ingest_scene",
@@ -147,15 +160,20 @@ def record_dict(row: ImagerySource) -> dict[str, Any]:
     }
 
 
+def aoi_polygon(aoi: BaseGeometry) -> dict[str, Any] | None:
+    """The AOI as GeoJSON to mask outside of, or ``None`` for a longitude/latitude rectangle
+    (whose window is the whole of it)."""
+    return None if aoi.equals(box(*aoi.bounds)) else dict(mapping(aoi))
+
+
 def _footprint(scene: Scene, aoi: BaseGeometry) -> BaseGeometry:
-    window = box(*aoi.bounds)
     if scene.footprint is None:
-        return window
+        return aoi
     try:
         footprint = shapely.make_valid(shape(scene.footprint))
     except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException):
-        return window
-    inside = footprint.intersection(window)
+        return aoi
+    inside = footprint.intersection(aoi)
     if inside.is_empty or inside.area == 0:
         raise InvalidInputError(f"the AOI does not intersect scene {scene.id}")
     return inside
@@ -278,7 +296,14 @@ def ingest_scene(
         report(100.0, f"{scene.id} already ingested")
         return IngestOutcome(row, created=False)
     try:
-        product = read_scene(scene.item, aoi.bounds, access=access, bands=chosen, progress=report)
+        product = read_scene(
+            scene.item,
+            aoi.bounds,
+            access=access,
+            bands=chosen,
+            aoi=aoi_polygon(aoi),
+            progress=report,
+        )
         report(80.0, "writing the COG")
         with tempfile.TemporaryDirectory(prefix="terrascan-ingest-") as folder:
             cog, thumbnail = write_scene(product, Path(folder))
@@ -313,7 +338,7 @@ class IngestSpec(BaseModel):
     aoi: dict[str, Any] | None = None
     aoi_id: uuid.UUID | None = None
     bands: list[str] | None = Field(default=None, max_length=20)
-    collections: list[str] | None = Field(default=None, max_length=20)
+    collections: list[str] | None = Field(default=None, min_length=1, max_length=20)
 
     @field_validator("bbox")
     @classmethod
@@ -328,6 +353,22 @@ class IngestSpec(BaseModel):
         if given != 1:
             raise ValueError("give exactly one of bbox, aoi and aoi_id")
         return self
+
+
+def check_spec(spec: IngestSpec) -> BaseGeometry | None:
+    """Check what can be checked before the job runs, so a bad request fails at submission:
+    item ids, collections, band names and an AOI given inline (returned; ``None`` for an AOI
+    id, which the caller resolves in its organisation)."""
+    check_item_ids(spec.item_ids)
+    if spec.collections is not None:
+        check_collections(spec.collections)
+    for name in spec.bands or ():
+        check_band_name(name)
+    if spec.bands is not None and len(set(spec.bands)) != len(spec.bands):
+        raise InvalidInputError(f"bands repeat: {', '.join(spec.bands)}")
+    if spec.aoi_id is not None:
+        return None
+    return aoi_geometry(spec.bbox, spec.aoi)
 
 
 def _spec_aoi(spec: IngestSpec, ctx: JobContext) -> BaseGeometry:

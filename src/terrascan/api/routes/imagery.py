@@ -1,34 +1,50 @@
-"""Imagery: upload a GeoTIFF, search the organisation's catalog, read one record, fetch its
-thumbnail or COG. Only the caller's organisation's imagery is visible (others' answer 404)."""
+"""Imagery: upload a GeoTIFF, search the organisation's catalog, discover scenes in the
+configured STAC API and ingest them (a job), read one record, fetch its thumbnail or COG. Only
+the caller's organisation's imagery is visible (others' answer 404)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import math
 import shutil
 import tempfile
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import shapely
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
-from shapely.geometry import box, shape
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from starlette.datastructures import UploadFile
 
 from terrascan.api.deps import CatalogDep, SessionDep, SettingsDep, StoreDep
-from terrascan.api.security import OrgContext, require
-from terrascan.catalog.imagery import ImageryQuery, ImagerySearchRepository, SortKey
+from terrascan.api.routes.jobs import JobPublic
+from terrascan.api.security import CommitFirst, OrgContext, require
+from terrascan.catalog.imagery import (
+    ImageryQuery,
+    ImagerySearchRepository,
+    SearchAfter,
+    SortKey,
+    sort_value,
+)
 from terrascan.catalog.models import ImagerySource
 from terrascan.catalog.repositories import AOIRepository
 from terrascan.errors import InvalidInputError, NotFoundError, TooLargeError
-from terrascan.io.stac_client import check_geometry, parse_bbox, parse_datetime_range
-from terrascan.jobs.ingest import record_dict
+from terrascan.io.stac_client import (
+    MAX_GEOMETRY_VERTICES,
+    StacClient,
+    check_geometry,
+    parse_bbox,
+    parse_datetime_range,
+)
+from terrascan.jobs.ingest import IngestSpec, check_spec, iso_utc, record_dict
 from terrascan.jobs.upload import upload_imagery
 
 router = APIRouter(prefix="/imagery", tags=["imagery"])
@@ -167,21 +183,77 @@ async def upload(
 # --------------------------------------------------------------------------- search
 
 
+def _b64encode(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _b64decode(cursor: str) -> Any:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("invalid cursor") from None
+
+
 def encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+    """An offset cursor (the STAC API's ``token``)."""
+    return _b64encode({"o": offset})
 
 
 def decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        offset = json.loads(raw)["o"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidInputError("invalid cursor") from None
-    if not isinstance(offset, int) or not 0 <= offset <= MAX_CURSOR_OFFSET:
+    value = _b64decode(cursor)
+    offset = value.get("o") if isinstance(value, dict) else None
+    if type(offset) is not int or not 0 <= offset <= MAX_CURSOR_OFFSET:
         raise InvalidInputError("invalid cursor")
     return offset
+
+
+def encode_search_cursor(after: SearchAfter) -> str:
+    """The keyset cursor of ``/imagery/search``: base64url of ``{"s": sort, "v": the last
+    row's sort value, "i": its id}`` (datetimes as RFC 3339 in UTC)."""
+    value = after.value
+    encoded = iso_utc(value) if isinstance(value, datetime) else value
+    return _b64encode({"s": after.sort, "v": encoded, "i": str(after.id)})
+
+
+def _cursor_value(sort: str, value: Any) -> datetime | float | None:
+    if value is None:
+        return None
+    if sort.lstrip("-") == "cloud_cover":
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise InvalidInputError("invalid cursor")
+        return float(value)
+    if not isinstance(value, str) or len(value) > 40:
+        raise InvalidInputError("invalid cursor")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError("invalid cursor") from None
+    if when.tzinfo is None:
+        raise InvalidInputError("invalid cursor")
+    return when.astimezone(UTC)
+
+
+def decode_search_cursor(cursor: str | None, sort: SortKey) -> SearchAfter | None:
+    """The keyset position in ``cursor``; :class:`InvalidInputError` (422) for anything that
+    is not a cursor of this API for the same sort order."""
+    if not cursor:
+        return None
+    value = _b64decode(cursor)
+    if not isinstance(value, dict) or set(value) != {"s", "v", "i"}:
+        raise InvalidInputError("invalid cursor")
+    if value["s"] != sort:
+        raise InvalidInputError("the cursor belongs to another sort order")
+    if not isinstance(value["i"], str):
+        raise InvalidInputError("invalid cursor")
+    try:
+        row_id = uuid.UUID(value["i"])
+    except ValueError:
+        raise InvalidInputError("invalid cursor") from None
+    return SearchAfter(sort, _cursor_value(sort, value["v"]), row_id)
 
 
 def parse_intersects(text: str) -> BaseGeometry:
@@ -224,10 +296,6 @@ def feature(row: ImagerySource) -> dict[str, Any]:
     }
 
 
-def _next_url(request: Request, offset: int) -> str:
-    return str(request.url.include_query_params(cursor=encode_cursor(offset)))
-
-
 @router.get("/search", summary="Search the organisation's imagery (GeoJSON)")
 def search(
     request: Request,
@@ -249,9 +317,12 @@ def search(
     status: Literal["raw", "ready", "failed"] | None = None,
     sort: SortKey = "-acquired_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=300, description="The previous page's next_cursor.")
+    ] = None,
 ) -> dict[str, Any]:
-    offset = decode_cursor(cursor)
+    """Pages follow a keyset cursor: rows added between two requests never shift a page."""
+    after = decode_search_cursor(cursor, sort)
     start, end = parse_datetime_range(datetime) if datetime else (None, None)
     query = ImageryQuery(
         intersects=area_filter(session, ctx.org_id, bbox, intersects, aoi_id),
@@ -264,20 +335,16 @@ def search(
         sort=sort,
     )
     rows = ImagerySearchRepository(session).query(
-        org_id=ctx.org_id, query=query, limit=limit + 1, offset=offset
+        org_id=ctx.org_id, query=query, limit=limit + 1, after=after
     )
     links: list[dict[str, Any]] = []
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(offset + limit)
-        links.append(
-            {
-                "rel": "next",
-                "type": "application/geo+json",
-                "href": _next_url(request, offset + limit),
-            }
-        )
+        last = rows[-1]
+        next_cursor = encode_search_cursor(SearchAfter(sort, sort_value(last, sort), last.id))
+        href = str(request.url.include_query_params(cursor=next_cursor))
+        links.append({"rel": "next", "type": "application/geo+json", "href": href})
     return {
         "type": "FeatureCollection",
         "features": [feature(row) for row in rows],
@@ -291,6 +358,73 @@ def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [part.strip() for part in text.split(",") if part.strip()] or None
+
+
+# --------------------------------------------------------------------------- discover and ingest
+
+
+class DiscoverRequest(BaseModel):
+    """Search the configured STAC API: exactly one of ``bbox`` and ``aoi_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bbox: tuple[float, float, float, float] | None = None
+    aoi_id: uuid.UUID | None = None
+    datetime: str | None = Field(default=None, max_length=100, examples=["2023-10-01/2023-10-31"])
+    collections: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    max_cloud: float | None = Field(default=None, ge=0, le=100)
+    limit: int = Field(default=50, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _one_area(self) -> DiscoverRequest:
+        if (self.bbox is None) == (self.aoi_id is None):
+            raise ValueError("give exactly one of bbox and aoi_id")
+        return self
+
+
+def _search_geometry(geometry: BaseGeometry) -> dict[str, Any]:
+    """An AOI as a search geometry: its bounding box when it has too many vertices."""
+    if shapely.get_num_coordinates(geometry) > MAX_GEOMETRY_VERTICES:
+        geometry = box(*geometry.bounds)
+    return dict(mapping(geometry))
+
+
+@router.post("/discover", summary="Search the configured STAC API for scenes (GeoJSON)")
+def discover(
+    body: DiscoverRequest, ctx: Reader, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Scenes of the external STAC API (``TERRASCAN_STAC_API_URL``) over a bbox or one of the
+    organisation's AOIs; an unreachable or failing API answers 502."""
+    intersects = None
+    if body.aoi_id is not None:
+        aoi = AOIRepository(session).get(body.aoi_id, org_id=ctx.org_id)
+        intersects = _search_geometry(aoi.geometry)
+    result = StacClient(settings.stac_api_url).search(
+        bbox=body.bbox,
+        intersects=intersects,
+        datetime=body.datetime,
+        collections=body.collections,
+        max_cloud=body.max_cloud,
+        limit=body.limit,
+    )
+    return {"type": "FeatureCollection", "features": [s.to_feature() for s in result.scenes]}
+
+
+@router.post(
+    "/ingest",
+    response_model=JobPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Ingest STAC items over an area of interest (a job)",
+    dependencies=[CommitFirst],
+)
+def ingest(body: IngestSpec, ctx: Writer, session: SessionDep, request: Request) -> JobPublic:
+    """Reads the items' bands over the AOI into COGs; the finished job's ``results_summary``
+    holds ``imagery_ids`` and the ``imagery`` records."""
+    check_spec(body)
+    if body.aoi_id is not None:
+        AOIRepository(session).get(body.aoi_id, org_id=ctx.org_id)  # 404 for another org's
+    job = request.app.state.jobs.submit("ingest", body, org_id=ctx.org_id, created_by=ctx.user.id)
+    return JobPublic.from_row(job)
 
 
 # --------------------------------------------------------------------------- one record
