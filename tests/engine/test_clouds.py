@@ -1,11 +1,6 @@
-"""s2cloudless cloud masks for Sentinel-2 L1C.
-
-The inputs are the real Sentinel-2 scene's bands (a bright desert, the hardest background for a
-brightness-based detector) with thick clouds planted in known rectangles, plus a cirrus band
-(B10, absent from L2A products) at clear-sky level outside them. Expectations come from
-calling s2cloudless directly on a stack read independently with rasterio, and from the planted
-rectangles.
-"""
+"""s2cloudless cloud masks for Sentinel-2 L1C, on the real scene with planted clouds
+(:mod:`tests.l1c_scene`). Expectations come from calling s2cloudless directly on a stack read
+independently with rasterio, and from the planted rectangles."""
 
 from __future__ import annotations
 
@@ -23,71 +18,18 @@ from terrascan.cli.app import app
 from terrascan.core.clouds import s2cloudless_mask, s2cloudless_probability
 from terrascan.engine import detect_clouds
 from terrascan.errors import InvalidInputError
+from tests.l1c_scene import COARSE, MODEL_BANDS, ORIGIN, write_l1c_scene
+from tests.l1c_scene import patch_mask as _patch_mask
 
 s2cloudless = pytest.importorskip("s2cloudless")
-
-SCENE = "sentinel2-l2a-S2A_29RKH_20200219"
-# asset key (common name) -> the fixture file's band id, in the model's order
-MODEL_BANDS = {
-    "coastal": "B01",
-    "blue": "B02",
-    "red": "B04",
-    "rededge1": "B05",
-    "nir": "B08",
-    "nir08": "B8A",
-    "nir09": "B09",
-    "cirrus": "B10",
-    "swir16": "B11",
-    "swir22": "B12",
-}
-# Thick-cloud top-of-atmosphere reflectance per model band (typical of optically thick cloud).
-CLOUD = np.array([0.45, 0.48, 0.50, 0.52, 0.55, 0.55, 0.35, 0.08, 0.38, 0.26])
-CLEAR_CIRRUS = 0.002
-ORIGIN = (199980.0, 2800020.0)
-COARSE = 600.0  # the fixture's B01 pixel (decimated 10x from 60 m)
-# Planted clouds in pixels of the 600 m grid (rows, cols).
-PATCHES = [(slice(40, 60), slice(60, 100)), (slice(120, 150), slice(20, 45))]
-
-
-def _patch_mask(shape: tuple[int, int], scale: int) -> np.ndarray:
-    mask = np.zeros(shape, bool)
-    for rows, cols in PATCHES:
-        mask[rows.start * scale : rows.stop * scale, cols.start * scale : cols.stop * scale] = True
-    return mask
 
 
 @pytest.fixture(scope="module")
 def l1c_item(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Sentinel-2 L1C-like item: the real bands with planted clouds, written to tmp."""
     folder = tmp_path_factory.mktemp("l1c")
-    scene = fixtures_dir / SCENE
-    assets = {}
-    for index, (name, band_id) in enumerate(MODEL_BANDS.items()):
-        source = scene / ("B01.tif" if band_id == "B10" else f"{band_id}.tif")
-        with rasterio.open(source) as src:
-            profile = src.profile
-            dn = src.read(1).astype(np.float64)
-            scale = round(COARSE / src.res[0])
-        if band_id == "B10":
-            dn = np.where(dn > 0, CLEAR_CIRRUS * 10000, 0)
-        inside = _patch_mask(dn.shape, scale)
-        dn[inside] = 0.2 * dn[inside] + 0.8 * CLOUD[index] * 10000
-        path = folder / f"{band_id}.tif"
-        profile.update(driver="GTiff")
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(np.round(dn).astype(profile["dtype"]), 1)
-        assets[name] = {
-            "href": str(path),
-            "type": "image/tiff; application=geotiff",
-            "roles": ["data"],
-            "raster:bands": [{"scale": 0.0001, "offset": 0, "nodata": 0}],
-        }
-    item = json.loads((scene / "S2A_29RKH_20200219_0_L2A.json").read_text())
-    item.update(collection="sentinel-2-l1c", assets=assets, links=[])
-    item["properties"].pop("proj:shape", None)
-    item["properties"].pop("proj:transform", None)
     path = folder / "item.json"
-    path.write_text(json.dumps(item))
+    path.write_text(json.dumps(write_l1c_scene(fixtures_dir, folder)))
     return path
 
 

@@ -49,19 +49,6 @@ def _model_grid(opener_grid: Grid, resolution: float | None) -> Grid:
     return grid
 
 
-def _coarse_indexes(coarse: Grid, fine: Grid, window: Window) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of ``coarse`` under the pixel centres of ``window`` of ``fine``."""
-    rows = np.arange(int(window.row_off), int(window.row_off + window.height)) + 0.5
-    cols = np.arange(int(window.col_off), int(window.col_off + window.width)) + 0.5
-    fx, fy = fine.transform.a, fine.transform.e
-    x = fine.transform.c + cols * fx
-    y = fine.transform.f + rows * fy
-    inv = ~coarse.transform
-    c = np.floor(inv.a * x + inv.c).astype(np.int64)
-    r = np.floor(inv.e * y + inv.f).astype(np.int64)
-    return np.clip(r, 0, coarse.height - 1), np.clip(c, 0, coarse.width - 1)
-
-
 def detect_clouds(
     source: SourceLike,
     out_path: str | Path,
@@ -127,7 +114,7 @@ def detect_clouds(
     with Session([src.opener(names)], [src.label], progress=progress,
                  stages=[("mask", 0.95), ("write", 0.05)], workers=workers) as s:  # fmt: skip
         fine = s.frame.grid
-        if fine is None or fine.crs != grid.crs:
+        if fine is None or fine.crs != grid.crs:  # nearest_indexes needs one CRS
             raise InvalidInputError("the bands to mask must share the cloud model's CRS")
         with open_cog(
             out, s.frame, count=len(names), dtype="float32", nodata=math.nan, band_names=names
@@ -135,7 +122,7 @@ def detect_clouds(
 
             def work(readers: Sequence[BlockReader], window: Window) -> None:
                 block = readers[0].read(window)
-                rows, cols = _coarse_indexes(grid, fine, window)
+                rows, cols = grid.nearest_indexes(fine, window)
                 cloud = mask[np.ix_(rows, cols)] == 1
                 values = np.stack([block[name] for name in names])
                 writer.write(apply_mask(values, cloud, out=values), window)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 import attrs
+import numpy as np
+import numpy.typing as npt
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
@@ -162,6 +164,24 @@ class Grid:
         height = max(1, math.ceil((north - south) / resolution - 1e-6))
         transform = Affine(resolution, 0.0, west, 0.0, -resolution, north)
         return Grid(crs, transform, int(width), int(height))
+
+    def nearest_indexes(
+        self, fine: Grid, window: Window | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Rows and columns of this grid under the pixel centres of ``window`` (default: all)
+        of ``fine``, a north-up grid in the same CRS: index an array of this grid with
+        ``np.ix_(rows, cols)`` to resample it onto ``fine`` by nearest neighbour."""
+        if fine.crs != self.crs:
+            raise InvalidInputError("nearest_indexes needs two grids in one CRS")
+        win = window or fine.window()
+        rows = np.arange(int(win.row_off), int(win.row_off + win.height)) + 0.5
+        cols = np.arange(int(win.col_off), int(win.col_off + win.width)) + 0.5
+        x = fine.transform.c + cols * fine.transform.a
+        y = fine.transform.f + rows * fine.transform.e
+        inverse = ~self.transform
+        c = np.floor(inverse.a * x + inverse.c).astype(np.int64)
+        r = np.floor(inverse.e * y + inverse.f).astype(np.int64)
+        return np.clip(r, 0, self.height - 1), np.clip(c, 0, self.width - 1)
 
     def block_windows(
         self, block: tuple[int, int], origin: tuple[int, int] = (0, 0)

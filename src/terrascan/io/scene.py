@@ -6,7 +6,9 @@ assets, requester-pays), onto the grid of the finest requested band:
 
 1. scale and offset from the item's ``raster:bands`` (else the sensor profile);
 2. the quality band (Sentinel-2 ``scl``, Landsat ``qa_pixel``) read with nearest-neighbour;
-   masked pixels (clouds, shadows, cirrus, saturation, no data) become NaN in every band;
+   masked pixels (clouds, shadows, cirrus, saturation, no data) become NaN in every band.
+   Sentinel-2 L1C has no quality band: when the item has the ten bands s2cloudless needs,
+   its cloud mask (computed on the 60 m grid of B01) takes that place;
 3. when an AOI polygon is given, pixels of the window whose centre lies outside it become NaN
    too (:func:`aoi_mask`), and the statistics below count only the pixels inside it;
 4. dark-object subtraction for top-of-atmosphere products (Sentinel-2 L1C, Landsat Level-1);
@@ -34,6 +36,12 @@ from rasterio.features import geometry_mask
 from rasterio.io import MemoryFile
 from rasterio.warp import transform_bounds, transform_geom
 
+from terrascan.core.clouds import (
+    S2CLOUDLESS_BANDS,
+    S2CLOUDLESS_NODATA,
+    s2cloudless_mask,
+    s2cloudless_probability,
+)
 from terrascan.core.correction import dark_object_subtraction
 from terrascan.core.masks import (
     QaPixelBit,
@@ -69,6 +77,8 @@ ProgressFn = Callable[[float, str], None]
 DEFAULT_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "swir22")
 #: Collections holding top-of-atmosphere reflectance, corrected by dark-object subtraction.
 TOA_COLLECTIONS = frozenset({"sentinel-2-l1c", "landsat-c2-l1"})
+#: The quality "band" of Sentinel-2 L1C scenes: the s2cloudless mask, computed at ingest.
+S2CLOUDLESS = "s2cloudless"
 #: Output pixels (width x height x bands) above which a read is refused before it starts.
 DEFAULT_MAX_PIXELS = 400_000_000
 THUMBNAIL_SIZE = 512
@@ -223,13 +233,16 @@ def read_scene(
                 grid.width, grid.height, len(refs), access.max_pixels, "the AOI window"
             )
             data = _read_blocks(reader, report)
+        quality_values = data[len(chosen)] if quality else None
+        if quality is None and _cloud_model_applies(item, sensor):
+            report(72.0, "detecting clouds (s2cloudless)")
+            quality_values = _s2cloudless_quality(item, sensor, pool, grid, access)
+            quality = S2CLOUDLESS
         requests, fetched = opener.requests, opener.bytes_received
     report(75.0, "masking")
     product_bands = data[: len(chosen)]
     inside = aoi_mask(aoi, grid) if aoi is not None else None
-    cloud, valid = _apply_quality(
-        product_bands, data[len(chosen)] if quality else None, quality, inside
-    )
+    cloud, valid = _apply_quality(product_bands, quality_values, quality, inside)
     darks = _dark_objects(product_bands, chosen, sensor) if _is_toa(item) else {}
     raster = Raster(product_bands, grid.transform, grid.crs, chosen)
     return SceneProduct(
@@ -261,6 +274,11 @@ def quality_mask(
         classes = np.where(np.isnan(quality), 0, quality).astype(np.uint8)
         invalid = scl_invalid_mask(classes)
         fraction = scl_cloud_fraction(classes)
+    elif name == S2CLOUDLESS:  # 0 clear, 1 cloud, NaN no observation
+        observed = np.isfinite(quality)
+        invalid = ~observed | (quality == 1)
+        total = int(observed.sum())
+        fraction = int(np.count_nonzero(quality == 1)) / total if total else math.nan
     elif name == "qa_pixel":  # outside the data counts as fill
         bits = np.where(np.isnan(quality), 1, quality).astype(np.uint16)
         invalid = qa_pixel_invalid_mask(bits)
@@ -268,6 +286,44 @@ def quality_mask(
     else:
         raise InvalidInputError(f"unknown quality band {name!r}; use scl or qa_pixel")
     return invalid, None if math.isnan(fraction) else round(100.0 * fraction, 3)
+
+
+def _cloud_model_applies(item: Mapping[str, Any], sensor: SensorProfile | None) -> bool:
+    """Sentinel-2 L1C (no scene classification) with every band s2cloudless needs."""
+    if sensor is None or sensor.name != "sentinel-2-l1c":
+        return False
+    assets = item.get("assets") or {}
+    return all(
+        sensor.has_band(name) and isinstance(assets.get(sensor.band(name).asset), dict)
+        for name in S2CLOUDLESS_BANDS
+    )
+
+
+def _s2cloudless_quality(
+    item: Mapping[str, Any],
+    sensor: SensorProfile | None,
+    pool: RemoteDatasetPool,
+    grid: Grid,
+    access: AssetAccess,
+) -> npt.NDArray[np.float32]:
+    """s2cloudless's mask over ``grid`` (0 clear, 1 cloud, NaN no observation), computed on
+    the grid of B01 (60 m; the model's authors run it at 60-160 m) and taken back to
+    ``grid`` by nearest neighbour."""
+    refs = item_band_refs(
+        item, list(S2CLOUDLESS_BANDS), sensor=sensor, allowed_hosts=access.host_names
+    )
+    coarse_res = max(_native_res(pool, ref) for ref in refs)
+    model_grid = grid.reprojected(None, coarse_res)
+    with MultiBandReader(refs, pool, grid=model_grid) as reader:
+        stack = _read_blocks(reader, lambda pct, msg: None)
+    mask = s2cloudless_mask(s2cloudless_probability(stack)).astype(np.float32)
+    mask[mask == S2CLOUDLESS_NODATA] = np.nan
+    rows, cols = model_grid.nearest_indexes(grid)
+    return mask[np.ix_(rows, cols)]
+
+
+def _native_res(pool: RemoteDatasetPool, ref: BandRef) -> float:
+    return float(pool.get(ref.path).res[0])
 
 
 def _apply_quality(
