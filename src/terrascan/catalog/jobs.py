@@ -125,10 +125,13 @@ class JobRepository(TenantRepository[AnalysisJob]):
         status: Sequence[str] | None = None,
         limit: int = 100,
         offset: int = 0,
+        job_type: str | None = None,
     ) -> builtins.list[AnalysisJob]:
         stmt = select(AnalysisJob).where(AnalysisJob.org_id == org_id)
         if status:
             stmt = stmt.where(AnalysisJob.status.in_(list(status)))
+        if job_type is not None:
+            stmt = stmt.where(AnalysisJob.job_type == job_type)
         stmt = stmt.order_by(AnalysisJob.created_at.desc(), AnalysisJob.id)
         return list(self.session.scalars(stmt.limit(limit).offset(offset)))
 

@@ -6,6 +6,11 @@ outputs in the store under the attempt's keys (``ctx.output(name)``). Change det
 brings the two scenes onto one grid (sub-pixel co-registration when the grids already match,
 otherwise a reprojection of the after scene onto the before grid) and afterwards stores the
 changed regions as polygons with their area in ``vector_features``.
+
+With an ``aoi_id`` (an AOI of the job's organisation) the inputs are first cropped to the AOI's
+bounding window with NaN outside its polygon (:mod:`terrascan.jobs.areas`), so the result covers
+that window only, is nodata outside the polygon, and global statistics (Otsu thresholds, counts)
+describe the AOI alone.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from terrascan.catalog.models import ImagerySource, ImageryStatus, VectorFeature
 from terrascan.catalog.repositories import ImageryRepository, VectorFeatureRepository
 from terrascan.errors import InvalidInputError
+from terrascan.jobs.areas import aoi_geometry, crop_to_area
 from terrascan.jobs.context import JobContext
 from terrascan.jobs.registry import JobRegistry
 
@@ -48,6 +54,8 @@ class SpectralIndexSpec(BaseModel):
 
     imagery_id: uuid.UUID
     index_name: IndexName
+    #: Clip the result to this AOI of the organisation (nodata outside its polygon).
+    aoi_id: uuid.UUID | None = None
 
 
 class ChangeDetectionSpec(BaseModel):
@@ -61,6 +69,8 @@ class ChangeDetectionSpec(BaseModel):
     index_name: IndexName | None = None
     threshold: float | Literal["otsu"] = "otsu"
     coregister: bool = True
+    #: Clip the result to this AOI of the organisation (nodata outside its polygon).
+    aoi_id: uuid.UUID | None = None
 
     @field_validator("threshold")
     @classmethod
@@ -134,8 +144,17 @@ def run_spectral_index(spec: SpectralIndexSpec, ctx: JobContext) -> dict[str, An
     from terrascan.engine import compute_index
 
     row = _scene(ctx, spec.imagery_id)
+    area: dict[str, Any] = {}
     with _scratch() as folder:
-        source = _fetch(ctx, str(row.storage_key), folder / "scene.tif")
+        if spec.aoi_id is None:
+            source = _fetch(ctx, str(row.storage_key), folder / "scene.tif")
+        else:
+            source = folder / "scene-aoi.tif"
+            location = ctx.store.gdal_path(str(row.storage_key))
+            clip = crop_to_area(
+                location.path, source, aoi_geometry(ctx, spec.aoi_id), env=location.env_kwargs()
+            )
+            area = {"aoi": _aoi_summary(spec.aoi_id, clip.pixels)}
         ctx.progress(5.0, "inputs fetched")
         out = folder / f"{spec.index_name}.tif"
         result = compute_index(
@@ -149,7 +168,22 @@ def run_spectral_index(spec: SpectralIndexSpec, ctx: JobContext) -> dict[str, An
     summary = result.to_dict()
     output = summary.pop("output")
     output.pop("path", None)
-    return {**summary, "output": output, "result_key": key, "kind": "index"}
+    return {**summary, **area, "output": output, "result_key": key, "kind": "index"}
+
+
+def _aoi_summary(aoi_id: uuid.UUID, pixels: int) -> dict[str, Any]:
+    return {"id": str(aoi_id), "pixels": pixels}
+
+
+def _crop_pair(
+    ctx: JobContext, aoi_id: uuid.UUID, before: Path, after: Path, folder: Path
+) -> tuple[Path, Path, dict[str, Any]]:
+    """Both scenes (already on one grid) cropped to the AOI, NaN outside its polygon."""
+    area = aoi_geometry(ctx, aoi_id)
+    cropped = folder / "before-aoi.tif", folder / "after-aoi.tif"
+    clip = crop_to_area(str(before), cropped[0], area)
+    crop_to_area(str(after), cropped[1], area)
+    return cropped[0], cropped[1], {"aoi": _aoi_summary(aoi_id, clip.pixels)}
 
 
 # --------------------------------------------------------------------------- change detection
@@ -243,6 +277,9 @@ def run_change_detection(spec: ChangeDetectionSpec, ctx: JobContext) -> dict[str
         after = _fetch(ctx, str(rows[1].storage_key), folder / "after.tif")
         ctx.progress(5.0, "inputs fetched")
         aligned, alignment = _align(ctx, spec, before, after, names[1], folder)
+        if spec.aoi_id is not None:
+            before, aligned, cropped = _crop_pair(ctx, spec.aoi_id, before, aligned, folder)
+            alignment.update(cropped)
         named = spec.method != "postclass"
         sources = [
             RasterSource(path, mapping=_mapping(n) if named else None)
@@ -331,5 +368,10 @@ def _store_regions(ctx: JobContext, mask_path: Path) -> dict[str, Any]:
 
 
 def register(registry: JobRegistry) -> None:
+    """The analysis job types: these two, ``zonal-stats`` and ``timeseries``."""
+    from terrascan.jobs import timeseries, zonal
+
     registry.register("spectral-index", SpectralIndexSpec, run_spectral_index)
     registry.register("change-detection", ChangeDetectionSpec, run_change_detection)
+    zonal.register(registry)
+    timeseries.register(registry)

@@ -6,22 +6,30 @@ job system's progress bus (subscribe first, then send the current state, then th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from terrascan.api.deps import SessionDep
-from terrascan.api.security import OrgContext, require
+from terrascan.api.security import OrgContext, get_current_user, require
 from terrascan.catalog.jobs import JobRepository
 from terrascan.catalog.models import AnalysisJob, JobStatus
-from terrascan.jobs.events import TERMINAL_STATUSES, JobEvent, is_terminal, make_event
+from terrascan.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from terrascan.jobs.events import (
+    TERMINAL_STATUSES,
+    JobEvent,
+    Subscription,
+    is_terminal,
+    make_event,
+)
 from terrascan.jobs.ingest import iso_utc
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -104,12 +112,14 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobPage:
     rows = JobRepository(session).list(
-        org_id=ctx.org_id, status=list(status or []), limit=limit + 1, offset=offset
+        org_id=ctx.org_id,
+        status=list(status or []),
+        job_type=job_type,
+        limit=limit + 1,
+        offset=offset,
     )
     more = len(rows) > limit
     items = [JobPublic.from_row(r) for r in rows[:limit]]
-    if job_type is not None:  # a filter over the page, not the query (see the report)
-        items = [i for i in items if i.job_type == job_type]
     return JobPage(
         items=items, limit=limit, offset=offset, next_offset=offset + limit if more else None
     )
@@ -126,6 +136,26 @@ def cancel_job(job_id: uuid.UUID, ctx: Canceller, request: Request) -> JobPublic
     return JobPublic.from_row(job)
 
 
+def _follow(jobs: Any, job_id: uuid.UUID, org_id: uuid.UUID) -> tuple[Subscription, JobEvent]:
+    """Subscribe to the job's events, then read its current state (so nothing is missed in
+    between) as the first event. NotFoundError for another organisation's job."""
+    subscription = jobs.subscribe(job_id)
+    try:
+        job = jobs.get(job_id, org_id=org_id)
+    except BaseException:
+        subscription.close()
+        raise
+    first = make_event(
+        job.id,
+        kind="status",
+        status=job.status,
+        progress_pct=job.progress_pct,
+        message=job.message or "",
+        attempt=job.attempts,
+    )
+    return subscription, first
+
+
 def _sse(event: JobEvent) -> bytes:
     name = "status" if event.get("kind") == "status" else "progress"
     return f"event: {name}\ndata: {json.dumps(event, default=str)}\n\n".encode()
@@ -140,21 +170,7 @@ def _sse(event: JobEvent) -> bytes:
 def job_events(job_id: uuid.UUID, ctx: Reader, request: Request) -> StreamingResponse:
     """The job's current state as a first ``status`` event, then its progress and status events
     until a terminal status (``completed``, ``failed``, ``cancelled``)."""
-    jobs = request.app.state.jobs
-    subscription = jobs.subscribe(job_id)
-    try:
-        job = jobs.get(job_id, org_id=ctx.org_id)
-    except BaseException:
-        subscription.close()
-        raise
-    first = make_event(
-        job.id,
-        kind="status",
-        status=job.status,
-        progress_pct=job.progress_pct,
-        message=job.message or "",
-        attempt=job.attempts,
-    )
+    subscription, first = _follow(request.app.state.jobs, job_id, ctx.org_id)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -177,3 +193,113 @@ def job_events(job_id: uuid.UUID, ctx: Reader, request: Request) -> StreamingRes
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+# --------------------------------------------------------------------------- WebSocket
+
+#: Seconds a WebSocket client has to send its auth frame.
+WS_AUTH_TIMEOUT_S = 5.0
+#: Seconds between checks for a closed WebSocket while no event arrives.
+WS_POLL_S = 1.0
+#: Largest auth frame accepted, in characters.
+WS_AUTH_MAX_CHARS = 8192
+WS_NORMAL, WS_UNAUTHORIZED, WS_FORBIDDEN, WS_NOT_FOUND = 1000, 4401, 4403, 4404
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+async def _auth_frame(websocket: WebSocket) -> tuple[str, uuid.UUID | None] | None:
+    """``(access token, organisation id)`` from the first frame; None if the client left."""
+    try:
+        message = await asyncio.wait_for(websocket.receive(), WS_AUTH_TIMEOUT_S)
+    except TimeoutError:
+        raise _Refused(WS_UNAUTHORIZED, "no auth frame in time") from None
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    if not isinstance(text, str) or len(text) > WS_AUTH_MAX_CHARS:
+        raise _Refused(WS_UNAUTHORIZED, "the first frame must be a JSON auth message")
+    try:
+        frame = json.loads(text)
+        if not isinstance(frame, dict) or frame.get("type") != "auth":
+            raise ValueError("not an auth frame")
+        token, org = frame.get("access_token"), frame.get("organization_id")
+        if not isinstance(token, str) or not token:
+            raise ValueError("no access token")
+        return token, uuid.UUID(org) if org is not None else None
+    except (ValueError, TypeError, AttributeError):
+        raise _Refused(WS_UNAUTHORIZED, "invalid auth frame") from None
+
+
+def _ws_org(app: Any, token: str, org_id: uuid.UUID | None) -> uuid.UUID:
+    """The organisation the token's user reads jobs in: the same checks as ``require``."""
+    claims = app.state.tokens.decode_access(token)
+    with app.state.catalog.session() as session:
+        user = get_current_user(claims, session)
+        ctx = require("job:read")(user=user, session=session, header_org=org_id, query_org=None)
+        return ctx.org_id
+
+
+async def _ws_start(websocket: WebSocket, job_id: str) -> tuple[Subscription, JobEvent] | None:
+    frame = await _auth_frame(websocket)
+    if frame is None:
+        return None
+    try:
+        org_id = await run_in_threadpool(_ws_org, websocket.app, *frame)
+    except AuthenticationError as exc:
+        raise _Refused(WS_UNAUTHORIZED, "not authenticated") from exc
+    except PermissionDeniedError as exc:
+        raise _Refused(WS_FORBIDDEN, "not allowed") from exc
+    except NotFoundError as exc:
+        raise _Refused(WS_NOT_FOUND, "organization not found") from exc
+    try:
+        job_uuid = uuid.UUID(job_id)
+        return await run_in_threadpool(_follow, websocket.app.state.jobs, job_uuid, org_id)
+    except (ValueError, NotFoundError):
+        raise _Refused(WS_NOT_FOUND, "job not found") from None
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Return when the client goes away (frames it sends after the auth frame are ignored)."""
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    except (RuntimeError, WebSocketDisconnect):  # receiving after the close
+        return
+
+
+@router.websocket("/{job_id}/ws", name="job_ws")
+async def job_ws(websocket: WebSocket, job_id: str) -> None:
+    """Live progress over a WebSocket. The client sends ``{"type": "auth", "access_token":
+    ..., "organization_id": ...}`` (organisation optional) within 5 s; the server then sends
+    the SSE stream's event objects (the current state first) and closes with 1000 after a
+    terminal status. Bad or missing auth closes with 4401, an unknown job or another
+    organisation's with 4404. Tokens never travel in the URL."""
+    await websocket.accept()
+    try:
+        started = await _ws_start(websocket, job_id)
+    except _Refused as refused:
+        await websocket.close(refused.code, refused.reason)
+        return
+    if started is None:
+        return
+    subscription, first = started
+    watcher = asyncio.create_task(_until_disconnect(websocket))
+    try:
+        event: JobEvent | None = first
+        while not watcher.done():
+            if event is not None:
+                await websocket.send_text(json.dumps(event, default=str))
+                if first["status"] in TERMINAL_STATUSES or is_terminal(event):
+                    await websocket.close(WS_NORMAL)
+                    return
+            event = await run_in_threadpool(subscription.get, WS_POLL_S)
+    except WebSocketDisconnect:
+        return
+    finally:
+        watcher.cancel()
+        subscription.close()
