@@ -56,6 +56,25 @@ def write_scene(path: Path, data: np.ndarray) -> Path:
     return path
 
 
+def tall_scene(path: Path, rows: int, cols: int, seed: int = 7) -> np.ndarray:
+    """A random 4-band uint16 scene (red, green, blue, nir) of any size, written to ``path``."""
+    rng = np.random.default_rng(seed)
+    data = np.empty((4, rows, cols), np.uint16)
+    data[0] = rng.integers(400, 1200, (rows, cols))
+    data[1] = rng.integers(400, 1200, (rows, cols))
+    data[2] = rng.integers(300, 900, (rows, cols))
+    data[3] = rng.integers(1500, 4500, (rows, cols))
+    profile = {
+        "driver": "GTiff", "width": cols, "height": rows, "count": 4, "dtype": "uint16",
+        "crs": CRS, "transform": TRANSFORM,
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        for index, name in enumerate(BANDS, start=1):
+            dst.set_band_description(index, name)
+    return data
+
+
 def upload(client: TestClient, who: Account, path: Path, name: str) -> str:
     response = client.post(
         "/api/v1/imagery/upload",

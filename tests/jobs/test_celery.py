@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rasterio
 import redis
 from sqlalchemy import create_engine, text
 
@@ -310,6 +311,39 @@ def test_a_split_job_fans_out_across_workers(cluster: Cluster) -> None:
     # parts were computed by the other worker's part tasks as well as by the job's own worker
     assert sum(w.count(r"succeeded in [\d.]+s: 'computed'") for w in workers) >= 1
     cluster.assert_keys(job_id, ["attempt-1/ndvi.npy"])
+
+
+def test_a_real_spectral_index_fans_out_and_merges_into_one_cog(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from terrascan.jobs.upload import upload_imagery
+    from tests.api._analysis import ndvi, tall_scene
+
+    data = tall_scene(tmp_path / "tall.tif", 4096, 2000)
+    row = upload_imagery(
+        tmp_path / "tall.tif", org_id=cluster.orgs[0], catalog=cluster.catalog,
+        store=cluster.store, name="tall",
+    )  # fmt: skip
+    workers = cluster.workers.start(2)
+    for _ in range(2):  # warm both workers up (imports, compiled kernels) with split jobs
+        warm = cluster.jobs.submit(
+            "spectral-index",
+            {"imagery_id": str(row.id), "index_name": "ndvi", "parts": 2},
+            org_id=cluster.orgs[0],
+        )
+        assert cluster.settle(warm.id, timeout=90).status == JobStatus.COMPLETED
+    job = cluster.jobs.submit(
+        "spectral-index",
+        {"imagery_id": str(row.id), "index_name": "ndvi", "parts": 8},
+        org_id=cluster.orgs[0],
+    )
+    done = cluster.settle(job.id, timeout=90)
+    assert done.status == JobStatus.COMPLETED, done.error_message
+    assert done.result_summary is not None and done.result_summary["parts"] == 8
+    with rasterio.open(cluster.store.gdal_path(str(done.result_key)).path) as src:
+        np.testing.assert_allclose(src.read(1), ndvi(data), rtol=1e-5)
+    assert sum(w.count(r"succeeded in [\d.]+s: 'computed'") for w in workers) >= 1
+    cluster.assert_keys(job.id, ["attempt-1/ndvi.tif"])
 
 
 def test_cancelling_stops_a_job_on_a_worker(cluster: Cluster) -> None:

@@ -23,13 +23,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from terrascan.catalog.models import ImagerySource, ImageryStatus, VectorFeature
 from terrascan.catalog.repositories import ImageryRepository, VectorFeatureRepository
 from terrascan.errors import InvalidInputError
 from terrascan.jobs.areas import aoi_geometry, crop_to_area
 from terrascan.jobs.context import JobContext
+from terrascan.jobs.fanout import Window, split_rows
 from terrascan.jobs.registry import JobRegistry
 
 __all__ = [
@@ -43,6 +44,12 @@ __all__ = [
 IndexName = Literal["ndvi", "ndwi", "ndbi", "evi", "nbr"]
 #: Changed regions stored per job at most (the largest first).
 MAX_CHANGE_POLYGONS = 5000
+#: Rows of input per part of a split spectral index (a multiple of the COG tile height, 512).
+ROWS_PER_PART = 2048
+MAX_PARTS = 256
+#: Where the input of a split job's parts lies, under the attempt's prefix (when it was made
+#: by the job: an AOI crop; otherwise the parts read the stored scene).
+PART_INPUT = "parts/input.tif"
 #: Band used to measure the shift between the two dates, in order of preference.
 MATCH_BANDS = ("nir", "red", "green", "blue")
 
@@ -56,6 +63,10 @@ class SpectralIndexSpec(BaseModel):
     index_name: IndexName
     #: Clip the result to this AOI of the organisation (nodata outside its polygon).
     aoi_id: uuid.UUID | None = None
+    #: Row bands computed as parts, spread over the workers (Celery) and merged into one COG;
+    #: by default one per :data:`ROWS_PER_PART` rows of the input (a whole Sentinel-2 scene at
+    #: 10 m gives 6). 1 computes the index in one piece.
+    parts: int | None = Field(default=None, ge=1, le=MAX_PARTS)
 
 
 class ChangeDetectionSpec(BaseModel):
@@ -140,7 +151,11 @@ def _scratch() -> Iterator[Path]:
 
 
 def run_spectral_index(spec: SpectralIndexSpec, ctx: JobContext) -> dict[str, Any]:
-    """The ``spectral-index`` runner: a float32 COG (NaN nodata) and its statistics."""
+    """The ``spectral-index`` runner: a float32 COG (NaN nodata) and its statistics.
+
+    A large input is computed as row bands (:func:`spectral_index_part`, on every worker under
+    Celery) merged into one COG, identical to the single run.
+    """
     from terrascan.engine import compute_index
 
     row = _scene(ctx, spec.imagery_id)
@@ -157,18 +172,93 @@ def run_spectral_index(spec: SpectralIndexSpec, ctx: JobContext) -> dict[str, An
             area = {"aoi": _aoi_summary(spec.aoi_id, clip.pixels)}
         ctx.progress(5.0, "inputs fetched")
         out = folder / f"{spec.index_name}.tif"
-        result = compute_index(
-            source,
-            spec.index_name,
-            out,
-            bands=_mapping(_band_names(row)),
-            progress=_progress(ctx, 5.0, 85.0),
-        )
+        windows = _part_windows(source, spec)
+        if len(windows) > 1:
+            result = _split_index(ctx, spec, row, source, windows, out)
+            area["parts"] = len(windows)
+        else:
+            result = compute_index(
+                source,
+                spec.index_name,
+                out,
+                bands=_mapping(_band_names(row)),
+                progress=_progress(ctx, 5.0, 85.0),
+            )
         key = _put(ctx, out, f"{spec.index_name}.tif", primary=True)
     summary = result.to_dict()
     output = summary.pop("output")
     output.pop("path", None)
     return {**summary, **area, "output": output, "result_key": key, "kind": "index"}
+
+
+def _part_windows(source: Path | str, spec: SpectralIndexSpec) -> list[Window]:
+    """Row bands of the index input: ``spec.parts`` of them, or one per ROWS_PER_PART rows."""
+    import rasterio
+
+    with rasterio.open(source, driver="GTiff") as src:
+        height, width = src.height, src.width
+    parts = spec.parts or math.ceil(height / ROWS_PER_PART)
+    return split_rows(height, width, parts, align=512)
+
+
+def _split_index(
+    ctx: JobContext,
+    spec: SpectralIndexSpec,
+    row: ImagerySource,
+    source: Path,
+    windows: list[Window],
+    out: Path,
+) -> Any:
+    """Compute the parts (fanned out), then merge them into ``out`` in row order."""
+    import io
+
+    import numpy as np
+
+    from terrascan.engine.index import merge_index_parts
+
+    if spec.aoi_id is not None:  # the parts read the crop made here
+        with source.open("rb") as fh:
+            ctx.store.put(ctx.prefix + PART_INPUT, fh)
+    ctx.run_parts(len(windows))
+    ctx.progress(90.0, "merging the parts")
+
+    def parts() -> Iterator[tuple[int, Any]]:
+        for index, window in enumerate(windows):
+            ctx.check_cancelled()
+            data = ctx.store.get(ctx.part_key(index, "index.npy"))
+            yield window.row_off, np.load(io.BytesIO(data), allow_pickle=False)
+
+    return merge_index_parts(
+        source, spec.index_name, parts(), out, bands=_mapping(_band_names(row))
+    )
+
+
+def spectral_index_part(spec: SpectralIndexSpec, index: int, ctx: JobContext) -> None:
+    """Part ``index`` of a split spectral index: its row band, saved as ``index.npy``."""
+    import io
+
+    import numpy as np
+
+    from terrascan.engine.index import index_rows
+
+    row = _scene(ctx, spec.imagery_id)
+    key = ctx.prefix + PART_INPUT if spec.aoi_id is not None else str(row.storage_key)
+    with _scratch() as folder:
+        location = ctx.store.gdal_path(key)
+        if location.env_kwargs() or not Path(location.path).is_file():
+            source = _fetch(ctx, key, folder / "input.tif")  # object storage: a local copy
+        else:
+            source = Path(location.path)
+        window = _part_windows(source, spec)[index]
+        values = index_rows(
+            source,
+            spec.index_name,
+            (window.row_off, window.row_off + window.height),
+            bands=_mapping(_band_names(row)),
+        )
+    buffer = io.BytesIO()
+    np.save(buffer, values, allow_pickle=False)
+    ctx.store.put(ctx.part_key(index, "index.npy"), buffer.getvalue())
 
 
 def _aoi_summary(aoi_id: uuid.UUID, pixels: int) -> dict[str, Any]:
@@ -371,7 +461,9 @@ def register(registry: JobRegistry) -> None:
     """The analysis job types: these two, ``zonal-stats`` and ``timeseries``."""
     from terrascan.jobs import timeseries, zonal
 
-    registry.register("spectral-index", SpectralIndexSpec, run_spectral_index)
+    registry.register(
+        "spectral-index", SpectralIndexSpec, run_spectral_index, part=spectral_index_part
+    )
     registry.register("change-detection", ChangeDetectionSpec, run_change_detection)
     zonal.register(registry)
     timeseries.register(registry)
