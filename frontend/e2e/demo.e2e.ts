@@ -334,7 +334,26 @@ describe("the demo, end to end", () => {
         `terrascan-raster-imagery:${id}:bands`,
       );
     expect(await visibility(ids.aug!)).toBe("visible");
-    await timeline.getByLabel("Timeline end").fill("0");
+    // It is one line in the map's top-left corner, clear of the fitted scene; closed at first.
+    const closed = (await timeline.boundingBox())!;
+    const mapBox = (await page.locator('[data-testid="map"]').boundingBox())!;
+    expect(closed.height).toBeLessThan(36);
+    expect(closed.y - mapBox.y).toBeLessThan(20);
+    expect(closed.x - mapBox.x).toBeLessThan(20);
+    expect(await timeline.getByLabel("Timeline end").count()).toBe(0);
+    await timeline.getByRole("button", { name: "Dates", exact: true }).click();
+    expect(await timeline.getByRole("button", { name: "Dates", exact: true }).getAttribute("aria-expanded")).toBe("true");
+    // Open, the slider joins the same line.
+    expect((await timeline.boundingBox())!.height).toBeLessThan(36);
+    // Drag the end handle (the two inputs share one track; only their thumbs take the pointer)
+    // from the last day to the first.
+    const track = (await timeline.locator(".timeline-slider").boundingBox())!;
+    await page.mouse.move(track.x + track.width - 7, track.y + track.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(track.x + track.width / 2, track.y + track.height / 2, { steps: 4 });
+    await page.mouse.move(track.x, track.y + track.height / 2, { steps: 4 });
+    await page.mouse.up();
+    expect(await timeline.getByLabel("Timeline end").inputValue()).toBe("0");
     await expect.poll(() => page.getByTestId("timeline-range").textContent()).toBe("2024-05-10 – 2024-05-10");
     await expect.poll(() => visibility(ids.aug!)).toBe("none");
     expect(await visibility(ids.may!)).toBe("visible");
@@ -342,6 +361,11 @@ describe("the demo, end to end", () => {
     await page.screenshot({ path: shot("11-timeline-may") });
     await timeline.getByRole("button", { name: "All dates" }).click();
     await expect.poll(() => visibility(ids.aug!)).toBe("visible");
+    await expect.poll(() => page.getByTestId("timeline-range").textContent()).toBe("2024-05-10 – 2024-08-18");
+    // Closed again, the slider goes and the choice is remembered.
+    await timeline.getByRole("button", { name: "Dates", exact: true }).click();
+    expect(await timeline.getByLabel("Timeline end").count()).toBe(0);
+    expect(await page.evaluate(() => localStorage.getItem("terrascan.timeline.open"))).toBe("false");
   });
 });
 

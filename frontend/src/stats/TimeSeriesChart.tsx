@@ -1,10 +1,12 @@
 /** A small SVG line chart of an index over time: mean per date with a ±1 std band. */
 import type { TimeSeriesEntry } from "../api/contracts";
-import { linePath, linearScale, niceTicks, valueDomain } from "./chart";
+import { labelAnchor, linePath, linearScale, niceTicks, valueDomain } from "./chart";
 
 const W = 300;
 const H = 170;
 const M = { left: 40, right: 10, top: 10, bottom: 34 };
+/** A date label's width in the chart's units (10 characters at the 8 px tick font), with a margin. */
+const DATE_LABEL_WIDTH = 50;
 
 export function TimeSeriesChart({ series, label }: { series: readonly TimeSeriesEntry[]; label: string }) {
   const times = series.map((e) => Date.parse(e.acquired));
@@ -44,7 +46,7 @@ export function TimeSeriesChart({ series, label }: { series: readonly TimeSeries
         ),
       )}
       {series.map((e, i) => (
-        <text key={`t-${e.imagery_id}`} x={points[i]!.x} y={H - M.bottom + 14} textAnchor="middle" className="tick">
+        <text key={`t-${e.imagery_id}`} x={points[i]!.x} y={H - M.bottom + 14} textAnchor={labelAnchor(points[i]!.x, DATE_LABEL_WIDTH, 0, W)} className="tick">
           {e.acquired.slice(0, 10)}
         </text>
       ))}

@@ -41,6 +41,14 @@ export function valueDomain(values: readonly (number | null)[], pad = 0.05): [nu
   return [lo - margin, hi + margin];
 }
 
+/** Where to anchor a text label centred at `x` that is about `width` wide, so it stays inside
+ * [`left`, `right`]: "middle" where it fits, "start" or "end" at the edges. */
+export function labelAnchor(x: number, width: number, left: number, right: number): "start" | "middle" | "end" {
+  if (x + width / 2 > right) return "end";
+  if (x - width / 2 < left) return "start";
+  return "middle";
+}
+
 /** An SVG path through the points, broken where a value is missing. */
 export function linePath(points: readonly { x: number; y: number | null }[]): string {
   let path = "";

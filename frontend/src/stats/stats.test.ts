@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { linePath, linearScale, niceTicks, valueDomain } from "./chart";
+import { labelAnchor, linePath, linearScale, niceTicks, valueDomain } from "./chart";
 import { csvField, toCsv, zoneColumns } from "./csv";
 
 describe("chart scales", () => {
@@ -28,6 +28,23 @@ describe("chart scales", () => {
     expect(hi).toBeCloseTo(0.62, 12);
     expect(valueDomain([null])).toEqual([0, 1]);
     expect(linePath([{ x: 1, y: 2 }, { x: 3, y: 4 }, { x: 5, y: null }, { x: 7, y: 8 }])).toBe("M1.0,2.0L3.0,4.0M7.0,8.0");
+  });
+});
+
+describe("chart labels", () => {
+  it("keeps date labels inside the chart: end-anchored at the right edge, start-anchored at the left", () => {
+    // The time-series chart: 300 wide, points from 40 to 290, date labels about 50 wide.
+    expect(labelAnchor(290, 50, 0, 300)).toBe("end");
+    expect(labelAnchor(40, 50, 0, 300)).toBe("middle");
+    expect(labelAnchor(20, 50, 0, 300)).toBe("start");
+    expect(labelAnchor(150, 50, 0, 300)).toBe("middle");
+    // Whatever the anchor, the label's extent lies within the frame.
+    for (const x of [0, 10, 25, 40, 150, 270, 275, 290, 300]) {
+      const anchor = labelAnchor(x, 50, 0, 300);
+      const [a, b] = anchor === "start" ? [x, x + 50] : anchor === "end" ? [x - 50, x] : [x - 25, x + 25];
+      expect(a).toBeGreaterThanOrEqual(0);
+      expect(b).toBeLessThanOrEqual(300);
+    }
   });
 });
 

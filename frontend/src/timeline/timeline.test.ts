@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MapLayer } from "../layers/layerStore";
-import { applyTimeline, inWindow, timelineDays } from "./timeline";
+import { applyTimeline, dayIndexAt, inWindow, nearerHandle, timelineDays } from "./timeline";
 
 const layer = (id: string, time: string | null, extra: Partial<MapLayer> = {}): MapLayer => ({ id, title: id, kind: "imagery", visible: true, opacity: 1, time, ...extra });
 const footprints: MapLayer = {
@@ -47,5 +47,25 @@ describe("timeline", () => {
     expect(shown[3]!.features!.features.map((f) => f.id)).toEqual(["b", "c"]);
     expect(layers[0]!.visible).toBe(true);
     expect(applyTimeline(layers, null)).toEqual(layers);
+  });
+
+  it("maps a pointer on the slider to the nearest day, clamped to the ends", () => {
+    // Five days over 200 px starting at x = 10: a day every 50 px.
+    expect([10, 34, 36, 60, 210].map((x) => dayIndexAt(x, 10, 200, 5))).toEqual([0, 0, 1, 1, 4]);
+    expect(dayIndexAt(-50, 10, 200, 5)).toBe(0);
+    expect(dayIndexAt(999, 10, 200, 5)).toBe(4);
+    expect(dayIndexAt(100, 10, 200, 1)).toBe(0);
+  });
+
+  it("gives a press to the nearer handle, or to the one on its side when both are as near", () => {
+    expect(nearerHandle(1, 0, 4)).toBe("from");
+    expect(nearerHandle(3, 0, 4)).toBe("to");
+    expect(nearerHandle(2, 0, 4)).toBe("to");
+    expect(nearerHandle(0, 0, 4)).toBe("from");
+    // Both handles on one day: a press left of it moves the start, right of it the end.
+    expect(nearerHandle(0, 2, 2)).toBe("from");
+    expect(nearerHandle(4, 2, 2)).toBe("to");
+    expect(nearerHandle(0, 0, 0)).toBe("from");
+    expect(nearerHandle(3, 4, 4)).toBe("from");
   });
 });

@@ -52,3 +52,19 @@ export function applyTimeline(layers: readonly MapLayer[], window: TimeWindow | 
     return next;
   });
 }
+
+/** The day index under a pointer at `x` on a slider whose first day is at `left` and last day
+ * `width` further on, clamped to the days. */
+export function dayIndexAt(x: number, left: number, width: number, count: number): number {
+  if (count < 2 || width <= 0) return 0;
+  return Math.min(count - 1, Math.max(0, Math.round(((x - left) / width) * (count - 1))));
+}
+
+/** Which handle a press at day `index` takes: the nearer one; when both are as near (or on the
+ * same day), the one on the press's side, so a press can always move either handle away. */
+export function nearerHandle(index: number, from: number, to: number): "from" | "to" {
+  const toFrom = Math.abs(index - from);
+  const toTo = Math.abs(index - to);
+  if (toFrom !== toTo) return toFrom < toTo ? "from" : "to";
+  return index <= from ? "from" : "to";
+}
