@@ -6,8 +6,8 @@ Prints, each beside its baseline measured in the same run:
   its runner directly (the queue's overhead per job is the difference of the two periods):
   the embedded executor (threads, SQLite) and, when PostgreSQL and redis-server are available,
   Celery workers (processes, PostgreSQL, Redis);
-- a scene-sized NDVI (``diagnostic.synthetic-ndvi``, split into row bands) on 2 Celery workers
-  against 1.
+- a scene-sized NDVI (the ``spectral-index`` job on an uploaded generated scene, split into 16
+  row bands computed as parts and merged into one COG) on 2 Celery workers against 1.
 
 Run: ``python -m benchmarks.jobs_throughput [--jobs N] [--scene PIXELS] [--no-celery]``.
 """
@@ -214,31 +214,61 @@ def celery_rates(workdir: Path, count: int, scene: int, baseline: float) -> None
         catalog.upgrade()
         org = make_org(catalog)
         system = build_job_system(settings, catalog, LocalStore(workdir / "store"))
+        imagery = upload_scene(workdir, catalog, org, scene)
         ndvi: dict[int, float] = {}
         for workers in (1, 2):
             with celery_workers(env, workers, workdir):
                 submit_and_wait(system, org, 20)  # warm up the pool processes
                 rate = count / submit_and_wait(system, org, count)
                 report(f"{workers} Celery worker{'s' if workers > 1 else ''}", rate, baseline)
-                split_ndvi_seconds(system, org, 2048, part_seconds=0.2)  # numba JIT warm-up
-                ndvi[workers] = split_ndvi_seconds(system, org, scene)
+                split_index_seconds(system, org, imagery, parts=2 * workers)  # imports, JIT
+                ndvi[workers] = split_index_seconds(system, org, imagery, parts=16)
         print(
-            f"split NDVI {scene}x{scene} px, 16 parts: {ndvi[2]:.2f} s with 2 Celery workers "
+            f"split NDVI job {scene}x{scene} px, 16 parts: {ndvi[2]:.2f} s with 2 Celery workers "
             f"(baseline: 1 worker {ndvi[1]:.2f} s, speed-up {ndvi[1] / ndvi[2]:.2f}x)"
         )
         system.events.close()
         catalog.dispose()
 
 
-def split_ndvi_seconds(
-    system: JobSystem, org: uuid.UUID, scene: int, part_seconds: float = 0.0
-) -> float:
+def upload_scene(workdir: Path, catalog: Catalog, org: uuid.UUID, side: int) -> uuid.UUID:
+    """A generated 4-band uint16 scene (red, green, blue, nir) stored as a COG and recorded."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    from terrascan.jobs.upload import upload_imagery
+
+    path = workdir / "scene.tif"
+    profile = {
+        "driver": "GTiff", "width": side, "height": side, "count": 4, "dtype": "uint16",
+        "crs": "EPSG:32633", "transform": Affine(10, 0, 500000, 0, -10, 5000000),
+        "tiled": True, "blockxsize": 512, "blockysize": 512,
+    }  # fmt: skip
+    cols = np.arange(side, dtype=np.int64)[None, :]
+    with rasterio.open(path, "w", **profile) as dst:
+        for top in range(0, side, 512):
+            rows = np.arange(top, min(side, top + 512), dtype=np.int64)[:, None]
+            window = rasterio.windows.Window(0, top, side, rows.shape[0])
+            for band, (a, b, base) in enumerate([(7, 13, 400), (5, 11, 500), (3, 17, 300),
+                                                 (11, 3, 2000)], start=1):  # fmt: skip
+                values = ((rows * a + cols * b) % 2500 + base).astype(np.uint16)
+                dst.write(values, band, window=window)
+        for band, name in enumerate(["red", "green", "blue", "nir"], start=1):
+            dst.set_band_description(band, name)
+    row = upload_imagery(
+        path, org_id=org, catalog=catalog, store=LocalStore(workdir / "store"), name="bench",
+        max_bytes=path.stat().st_size + 1, max_pixels=side * side * 4 + 1,
+    )  # fmt: skip
+    return row.id
+
+
+def split_index_seconds(system: JobSystem, org: uuid.UUID, imagery: uuid.UUID, parts: int) -> float:
     started = time.perf_counter()
     job = system.submit(
-        "diagnostic.synthetic-ndvi",
-        {"height": scene, "width": scene, "parts": 16, "align": 256, "part_seconds": part_seconds},
+        "spectral-index",
+        {"imagery_id": str(imagery), "index_name": "ndvi", "parts": parts},
         org_id=org,
-        allow_diagnostic=True,
     )
     wait_all(system.catalog, [job.id])
     return time.perf_counter() - started

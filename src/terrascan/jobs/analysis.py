@@ -126,6 +126,15 @@ def _fetch(ctx: JobContext, key: str, target: Path) -> Path:
     return target
 
 
+def _local_input(ctx: JobContext, key: str, folder: Path) -> Path:
+    """A local file of stored object ``key``: the store's own file when it is a local folder
+    (read in place, never written), else a copy in ``folder``."""
+    location = ctx.store.gdal_path(key)
+    if not location.env_kwargs() and Path(location.path).is_file():
+        return Path(location.path)
+    return _fetch(ctx, key, folder / "input.tif")
+
+
 def _put(ctx: JobContext, path: Path, name: str, *, primary: bool = False) -> str:
     key = ctx.output(name, primary=primary)
     with path.open("rb") as fh:
@@ -162,7 +171,7 @@ def run_spectral_index(spec: SpectralIndexSpec, ctx: JobContext) -> dict[str, An
     area: dict[str, Any] = {}
     with _scratch() as folder:
         if spec.aoi_id is None:
-            source = _fetch(ctx, str(row.storage_key), folder / "scene.tif")
+            source = _local_input(ctx, str(row.storage_key), folder)
         else:
             source = folder / "scene-aoi.tif"
             location = ctx.store.gdal_path(str(row.storage_key))
@@ -244,11 +253,7 @@ def spectral_index_part(spec: SpectralIndexSpec, index: int, ctx: JobContext) ->
     row = _scene(ctx, spec.imagery_id)
     key = ctx.prefix + PART_INPUT if spec.aoi_id is not None else str(row.storage_key)
     with _scratch() as folder:
-        location = ctx.store.gdal_path(key)
-        if location.env_kwargs() or not Path(location.path).is_file():
-            source = _fetch(ctx, key, folder / "input.tif")  # object storage: a local copy
-        else:
-            source = Path(location.path)
+        source = _local_input(ctx, key, folder)
         window = _part_windows(source, spec)[index]
         values = index_rows(
             source,
