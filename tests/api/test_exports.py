@@ -115,3 +115,25 @@ def test_dbf_field_names_stay_unique() -> None:
     names = dbf_field_names(["area_m2_total", "area_m2_totally", "AREA_M2_TOTAL", "id"])
     assert len(set(n.lower() for n in names.values())) == 4
     assert all(len(n) <= 10 for n in names.values())
+
+
+def test_local_storage_streams_even_when_a_redirect_is_asked(journey: Journey) -> None:
+    job_id = journey.index_job["id"]
+    response = journey.client.get(
+        f"/api/v1/analysis/results/{job_id}/export?format=geotiff&redirect=true",
+        headers=journey.alice.headers,
+        follow_redirects=False,
+    )
+    assert response.status_code == 200 and "location" not in response.headers
+    with MemoryFile(response.content) as memfile, memfile.open() as src:
+        np.testing.assert_allclose(src.read(1), ndvi(journey.before), rtol=1e-5)
+    entries = journey.client.get(
+        f"/api/v1/orgs/{journey.alice.personal_org}/audit",
+        params={"action": "result.exported"},
+        headers=journey.alice.headers,
+    ).json()
+    assert entries[0]["target_id"] == job_id and entries[0]["details"] == {
+        "format": "geotiff",
+        "presigned": False,
+    }
+    assert entries[0]["actor_id"] == str(journey.alice.user_id)

@@ -57,7 +57,9 @@ CALLABLE = {
     "PATCH /api/v1/aois/{aoi_id}",
     "DELETE /api/v1/aois/{aoi_id}",
 }
-PERSONAL_PREFIXES = ("/api/v1/auth/", "/api/v1/docs", "/api/v1/openapi.json")
+#: Routes outside any organisation: sign-in, the docs, and public share links (their token is
+#: the authorisation; tests/api/test_shares.py covers them).
+PERSONAL_PREFIXES = ("/api/v1/auth/", "/api/v1/docs", "/api/v1/openapi.json", "/api/v1/shared/")
 
 
 def test_the_table_is_well_formed() -> None:

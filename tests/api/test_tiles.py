@@ -4,9 +4,12 @@ checked band math (T6), output caps (T7), the per-organisation cache and 404 for
 from __future__ import annotations
 
 import io
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import morecantile
 import numpy as np
@@ -161,3 +164,149 @@ def test_no_generic_url_endpoints(journey: Journey) -> None:
         for operation in operations.values():
             names = {p["name"] for p in operation.get("parameters", [])}
             assert not names & {"url", "path", "href"}, path
+
+
+# ------------------------------------------------------------------ T1, T6, T7 on every tiler
+
+
+def _tilers(journey: Journey) -> dict[str, str]:
+    """The base path of each tiler: imagery, result, and a result's share link."""
+    share = journey.client.post(
+        f"/api/v1/analysis/results/{journey.index_job['id']}/shares",
+        json={},
+        headers=journey.alice.headers,
+    )
+    assert share.status_code == 201, share.text
+    return {
+        "imagery": f"/api/v1/imagery/{journey.imagery[0]}",
+        "result": f"/api/v1/analysis/results/{journey.index_job['id']}",
+        "shared": share.json()["url"],
+    }
+
+
+def test_band_math_and_caps_hold_on_result_and_shared_tiles(journey: Journey) -> None:
+    tile = _centre_tile()
+    tile_path = f"tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}"
+    for kind, base in _tilers(journey).items():
+        headers = {} if kind == "shared" else journey.alice.headers
+        ok = journey.client.get(f"{base}/{tile_path}.npy", headers=headers)
+        assert ok.status_code == 200, (kind, ok.text)
+        for expression in ("__import__('os')", "b1.real", "lambda: 1", "b1 ** 2", "b9"):
+            response = journey.client.get(
+                f"{base}/{tile_path}", params={"expression": expression}, headers=headers
+            )
+            assert response.status_code == 400, (kind, expression, response.text)
+        for path in (
+            "tiles/WebMercatorQuad/31/0/0",
+            "tiles/WebMercatorQuad/2/9/0",
+            f"{tile_path}?tilesize=4096",
+            f"{tile_path}?buffer=1000",
+        ):
+            response = journey.client.get(f"{base}/{path}", headers=headers)
+            assert response.status_code == 422, (kind, path, response.text)
+
+
+def _takes_text(param: dict[str, Any]) -> bool:
+    """Whether a query parameter's schema admits a string (numbers and booleans cannot carry
+    a path; FastAPI refuses them before any code of ours runs)."""
+    schema = param.get("schema", {})
+    options = schema.get("anyOf", [schema])
+    return any(o.get("type", "string") == "string" or o.get("items", {}).get("type") == "string"
+               for o in options)  # fmt: skip
+
+
+def test_no_parameter_reaches_a_path_or_url(journey: Journey) -> None:
+    """T1: hostile paths and URLs in every query parameter of the tile and export routes, and
+    in the id slots: never a 5xx, and the canary server never hears from us. The canary is
+    another process: GDAL holds the GIL while it fetches, so a server thread in this process
+    would not get to record the request."""
+    canary = Canary()
+    try:
+        hostile = [
+            f"{canary.url}/x.tif",
+            f"/vsicurl/{canary.url}/x.tif",
+            "file:///etc/passwd",
+            "MEM:::DATAPOINTER=0,PIXELS=1,LINES=1",
+            "/etc/passwd",
+        ]
+        spec = journey.client.get("/api/v1/openapi.json").json()
+        tilers = _tilers(journey)
+        tile = _centre_tile()
+        values = {"z": str(tile.z), "x": str(tile.x), "y": str(tile.y), "tileMatrixSetId":
+                  "WebMercatorQuad", "format": "png", "scale": "1", "lon": "15", "lat": "45",
+                  "width": "64", "height": "64"}  # fmt: skip
+        checked = 0
+        for template, operations in spec["paths"].items():
+            kind = next(
+                (k for k, p in (("imagery", "/api/v1/imagery/{imagery_id}/"),
+                                ("result", "/api/v1/analysis/results/{job_id}/"),
+                                ("shared", "/api/v1/shared/{token}/"))
+                 if template.startswith(p)),
+                None,
+            )  # fmt: skip
+            if kind is None or "get" not in operations:
+                continue
+            rest = template.split("}/", 1)[1]
+            path = tilers[kind] + "/" + re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], rest)
+            headers = {} if kind == "shared" else journey.alice.headers
+            for param in operations["get"].get("parameters", []):
+                if param["in"] != "query" or param["name"] == "org_id" or not _takes_text(param):
+                    continue
+                for value in hostile:
+                    response = journey.client.get(
+                        path, params={param["name"]: value}, headers=headers
+                    )
+                    assert response.status_code < 500, (path, param["name"], value)
+                    checked += 1
+            for value in hostile:  # in the id slot itself
+                slot = template.split("}/", 1)[0].rsplit("/", 1)[0] + "/" + quote(value, safe="")
+                response = journey.client.get(f"{slot}/{rest}", headers=headers)
+                assert response.status_code in (404, 405, 422), (slot, response.status_code)
+        assert checked > 200
+        assert canary.hits() == []
+    finally:
+        canary.close()
+
+
+_CANARY = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(sys.argv[1], "a") as log:
+            log.write(self.command + " " + self.path + "\\n")
+        self.send_response(404)
+        self.end_headers()
+    do_HEAD = do_POST = do_GET
+    def log_message(self, *args):
+        pass
+server = HTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+class Canary:
+    """An HTTP server in a child process that logs every request it gets to a file."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        self.log = Path(tempfile.mkdtemp(prefix="canary-")) / "hits.log"
+        self.log.touch()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _CANARY, str(self.log)], stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
+
+    def hits(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()

@@ -31,6 +31,7 @@ import type {
   DiscoverResponse,
   IngestRequest,
   ShareCreate,
+  ShareListed,
   SharePublic,
   TimeSeriesRequest,
   ZonalStatsRequest,
@@ -310,7 +311,7 @@ export class ApiClient {
     return this.request("POST", `/analysis/results/${encodeURIComponent(resultId)}/shares`, { body });
   }
 
-  shares(): Promise<SharePublic[]> {
+  shares(): Promise<ShareListed[]> {
     return this.request("GET", "/shares");
   }
 

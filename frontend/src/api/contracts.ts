@@ -115,3 +115,14 @@ export interface SharePublic {
   expires_at: string;
   job_id?: string;
 }
+
+/** A share link as `GET /shares` lists it: the server keeps only a hash of the token. */
+export interface ShareListed {
+  id: string;
+  job_id: string;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  state: string;
+}

@@ -222,11 +222,7 @@ export interface paths {
          */
         get: operations["results.getStatistics"];
         put?: never;
-        /**
-         * Geojson Statistics
-         * @description Get Statistics from a geojson feature or featureCollection.
-         */
-        post: operations["results.postStatisticsForGeoJSON"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -823,11 +819,7 @@ export interface paths {
          */
         get: operations["imagery.getStatistics"];
         put?: never;
-        /**
-         * Geojson Statistics
-         * @description Get Statistics from a geojson feature or featureCollection.
-         */
-        post: operations["imagery.postStatisticsForGeoJSON"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1646,8 +1638,6 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** BaseModel */
-        BaseModel: Record<string, never>;
         /**
          * BoundingBox
          * @description BoundingBox model.
@@ -1796,117 +1786,6 @@ export interface components {
             /** Max Cloud */
             max_cloud?: number | null;
         };
-        /**
-         * Feature
-         * @description Feature Model
-         */
-        Feature: {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Geometry */
-            geometry: (components["schemas"]["Point-Input"] | components["schemas"]["MultiPoint"] | components["schemas"]["LineString"] | components["schemas"]["MultiLineString"] | components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | components["schemas"]["GeometryCollection-Input"]) | null;
-            /** Id */
-            id?: number | string | null;
-            /** Properties */
-            properties: {
-                [key: string]: unknown;
-            } | components["schemas"]["BaseModel"] | null;
-            /**
-             * Type
-             * @constant
-             */
-            type: "Feature";
-        };
-        /**
-         * FeatureCollection
-         * @description FeatureCollection Model
-         */
-        FeatureCollection: {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Features */
-            features: components["schemas"]["Feature"][];
-            /**
-             * Type
-             * @constant
-             */
-            type: "FeatureCollection";
-        };
-        /** FeatureCollection[Feature[Annotated[Union[Point, MultiPoint, LineString, MultiLineString, Polygon, MultiPolygon, GeometryCollection], FieldInfo(annotation=NoneType, required=True, discriminator='type')], StatisticsInGeoJSON]] */
-        FeatureCollection_Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type_____StatisticsInGeoJSON__: {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Features */
-            features: components["schemas"]["Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type____StatisticsInGeoJSON_"][];
-            /**
-             * Type
-             * @constant
-             */
-            type: "FeatureCollection";
-        };
-        /** Feature[Annotated[Union[Point, MultiPoint, LineString, MultiLineString, Polygon, MultiPolygon, GeometryCollection], FieldInfo(annotation=NoneType, required=True, discriminator='type')], StatisticsInGeoJSON] */
-        Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type____StatisticsInGeoJSON_: {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Geometry */
-            geometry: (components["schemas"]["geojson_pydantic__geometries__Point"] | components["schemas"]["MultiPoint"] | components["schemas"]["LineString"] | components["schemas"]["MultiLineString"] | components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | components["schemas"]["GeometryCollection-Output"]) | null;
-            /** Id */
-            id?: number | string | null;
-            properties: components["schemas"]["StatisticsInGeoJSON"] | null;
-            /**
-             * Type
-             * @constant
-             */
-            type: "Feature";
-        };
         /** Feature[Union[Polygon, MultiPolygon], Info] */
         Feature_Union_Polygon__MultiPolygon__Info_: {
             /** Bbox */
@@ -1933,60 +1812,6 @@ export interface components {
              * @constant
              */
             type: "Feature";
-        };
-        /**
-         * GeometryCollection
-         * @description GeometryCollection Model
-         */
-        "GeometryCollection-Input": {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Geometries */
-            geometries: (components["schemas"]["Point-Input"] | components["schemas"]["MultiPoint"] | components["schemas"]["LineString"] | components["schemas"]["MultiLineString"] | components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | components["schemas"]["GeometryCollection-Input"])[];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "GeometryCollection";
-        };
-        /**
-         * GeometryCollection
-         * @description GeometryCollection Model
-         */
-        "GeometryCollection-Output": {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Geometries */
-            geometries: (components["schemas"]["geojson_pydantic__geometries__Point"] | components["schemas"]["MultiPoint"] | components["schemas"]["LineString"] | components["schemas"]["MultiLineString"] | components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"] | components["schemas"]["GeometryCollection-Output"])[];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "GeometryCollection";
         };
         /**
          * GeospatialData
@@ -2399,33 +2224,6 @@ export interface components {
             minzoom?: number | null;
         };
         /**
-         * LineString
-         * @description LineString Model
-         */
-        LineString: {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Coordinates */
-            coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "LineString";
-        };
-        /**
          * Link
          * @description Link model.
          *
@@ -2551,60 +2349,6 @@ export interface components {
             schedule: components["schemas"]["Schedule"];
         };
         /**
-         * MultiLineString
-         * @description MultiLineString Model
-         */
-        MultiLineString: {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Coordinates */
-            coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[][];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "MultiLineString";
-        };
-        /**
-         * MultiPoint
-         * @description MultiPoint Model
-         */
-        MultiPoint: {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Coordinates */
-            coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "MultiPoint";
-        };
-        /**
          * MultiPolygon
          * @description MultiPolygon Model
          */
@@ -2626,8 +2370,8 @@ export interface components {
             /** Coordinates */
             coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[][][];
             /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
+             * Type
+             * @constant
              */
             type: "MultiPolygon";
         };
@@ -2675,30 +2419,19 @@ export interface components {
         };
         /**
          * Point
-         * @description Point Model
+         * @description Point model.
+         *
+         *     response model for `/point` endpoints
          */
-        "Point-Input": {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
+        Point: {
+            /** Band Descriptions */
+            band_descriptions?: string[] | null;
+            /** Band Names */
+            band_names: string[];
             /** Coordinates */
-            coordinates: components["schemas"]["Position2D"] | components["schemas"]["Position3D"];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "Point";
+            coordinates: number[];
+            /** Values */
+            values: (number | null)[];
         };
         /**
          * Polygon
@@ -2722,8 +2455,8 @@ export interface components {
             /** Coordinates */
             coordinates: (components["schemas"]["Position2D"] | components["schemas"]["Position3D"])[][];
             /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
+             * Type
+             * @constant
              */
             type: "Polygon";
         };
@@ -3026,18 +2759,8 @@ export interface components {
              * @enum {string}
              */
             index_name: "ndvi" | "ndwi" | "ndbi" | "evi" | "nbr";
-        };
-        /**
-         * StatisticsInGeoJSON
-         * @description Statistics model in geojson response.
-         */
-        StatisticsInGeoJSON: {
-            /** Statistics */
-            statistics: {
-                [key: string]: components["schemas"]["BandStatistics"];
-            };
-        } & {
-            [key: string]: unknown;
+            /** Parts */
+            parts?: number | null;
         };
         /**
          * Style
@@ -3535,49 +3258,6 @@ export interface components {
              */
             percentiles: number[];
         };
-        /**
-         * Point
-         * @description Point Model
-         */
-        geojson_pydantic__geometries__Point: {
-            /** Bbox */
-            bbox?: [
-                number,
-                number,
-                number,
-                number
-            ] | [
-                number,
-                number,
-                number,
-                number,
-                number,
-                number
-            ] | null;
-            /** Coordinates */
-            coordinates: components["schemas"]["Position2D"] | components["schemas"]["Position3D"];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "Point";
-        };
-        /**
-         * Point
-         * @description Point model.
-         *
-         *     response model for `/point` endpoints
-         */
-        titiler__core__models__responses__Point: {
-            /** Band Descriptions */
-            band_descriptions?: string[] | null;
-            /** Band Names */
-            band_names: string[];
-            /** Coordinates */
-            coordinates: number[];
-            /** Values */
-            values: (number | null)[];
-        };
     };
     responses: never;
     parameters: never;
@@ -3867,7 +3547,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["titiler__core__models__responses__Point"];
+                    "application/json": components["schemas"]["Point"];
                 };
             };
             /** @description Validation Error */
@@ -4236,112 +3916,6 @@ export interface operations {
                     "application/json": {
                         [key: string]: components["schemas"]["BandStatistics"];
                     };
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-        };
-    };
-    "results.postStatisticsForGeoJSON": {
-        parameters: {
-            query?: {
-                /** @description Alternative to the X-Organization-ID header. */
-                org_id?: string | null;
-                /** @description Coordinate Reference System of the input coords. Default to `epsg:4326`. */
-                coord_crs?: string | null;
-                /** @description Output Coordinate Reference System. */
-                dst_crs?: string | null;
-                /** @description Band numbers (1-based) */
-                bidx?: number[] | null;
-                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
-                expression?: string | null;
-                /** @description Overwrite internal Nodata value; nan or valid float values only. */
-                nodata?: ("nan" | "inf" | "-inf") | number | null;
-                /** @description Apply internal Scale/Offset. Defaults to `False`. */
-                unscale?: boolean | null;
-                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
-                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
-                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
-                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
-                /** @description Maximum image size to read onto. */
-                max_size?: number | null;
-                /** @description Force output image height. */
-                height?: number | null;
-                /** @description Force output image width. */
-                width?: number | null;
-                /** @description Algorithm name */
-                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
-                /** @description Algorithm parameter */
-                algorithm_params?: string | null;
-                /**
-                 * @description Scale used when generating coverage estimates of each
-                 *                     raster cell by vector feature. Coverage is generated by
-                 *                     rasterizing the feature at a finer resolution than the raster then using a summation to aggregate
-                 *                     to the raster resolution and dividing by the square of cover_scale
-                 *                     to get coverage value for each cell. Increasing cover_scale
-                 *                     will increase the accuracy of coverage values; three orders
-                 *                     magnitude finer resolution (cover_scale=1000) is usually enough to
-                 *                     get coverage estimates with <1% error in individual edge cells coverage
-                 *                     estimates, though much smaller values (e.g., cover_scale=10) are often
-                 *                     sufficient (<10% error) and require less memory. Defaults to `10`.
-                 */
-                cover_scale?: number | null;
-                /** @description Return statistics for categorical dataset. Defaults to `False` */
-                categorical?: boolean | null;
-                /** @description List of values for which to report counts. */
-                c?: (number)[] | null;
-                /** @description List of percentile values (default to [2, 98]). */
-                p?: number[] | null;
-                /**
-                 * @description Defines the number of equal-width bins in the given range (10, by default).
-                 *
-                 *     If bins is a sequence (comma `,` delimited values), it defines a monotonically increasing array of bin edges, including the rightmost edge, allowing for non-uniform bin widths.
-                 *
-                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
-                 */
-                histogram_bins?: string | null;
-                /**
-                 * @description Comma `,` delimited range of the bins.
-                 *
-                 *     The lower and upper range of the bins. If not provided, range is simply (a.min(), a.max()).
-                 *
-                 *     Values outside the range are ignored. The first element of the range must be less than or equal to the second.
-                 *     range affects the automatic bin computation as well.
-                 *
-                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
-                 */
-                histogram_range?: string | null;
-            };
-            header?: {
-                /** @description The organisation to act in. */
-                "X-Organization-ID"?: string | null;
-            };
-            path: {
-                /** @description A completed analysis job */
-                job_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["FeatureCollection"] | components["schemas"]["Feature"];
-            };
-        };
-        responses: {
-            /** @description Return dataset's statistics from feature or featureCollection. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/geo+json": components["schemas"]["FeatureCollection_Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type_____StatisticsInGeoJSON__"] | components["schemas"]["Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type____StatisticsInGeoJSON_"];
                 };
             };
             /** @description Validation Error */
@@ -5705,7 +5279,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["titiler__core__models__responses__Point"];
+                    "application/json": components["schemas"]["Point"];
                 };
             };
             /** @description Validation Error */
@@ -6033,112 +5607,6 @@ export interface operations {
                     "application/json": {
                         [key: string]: components["schemas"]["BandStatistics"];
                     };
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-        };
-    };
-    "imagery.postStatisticsForGeoJSON": {
-        parameters: {
-            query?: {
-                /** @description Alternative to the X-Organization-ID header. */
-                org_id?: string | null;
-                /** @description Coordinate Reference System of the input coords. Default to `epsg:4326`. */
-                coord_crs?: string | null;
-                /** @description Output Coordinate Reference System. */
-                dst_crs?: string | null;
-                /** @description Band numbers (1-based) */
-                bidx?: number[] | null;
-                /** @description Band math: band names or b<n>, numbers, + - * / ( ) and ; only */
-                expression?: string | null;
-                /** @description Overwrite internal Nodata value; nan or valid float values only. */
-                nodata?: ("nan" | "inf" | "-inf") | number | null;
-                /** @description Apply internal Scale/Offset. Defaults to `False`. */
-                unscale?: boolean | null;
-                /** @description RasterIO resampling algorithm. Defaults to `nearest`. */
-                resampling?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "gauss" | "rms") | null;
-                /** @description WarpKernel resampling algorithm (only used when doing re-projection). Defaults to `nearest`. */
-                reproject?: ("nearest" | "bilinear" | "cubic" | "cubic_spline" | "lanczos" | "average" | "mode" | "max" | "min" | "med" | "q1" | "q3" | "sum" | "rms") | null;
-                /** @description Maximum image size to read onto. */
-                max_size?: number | null;
-                /** @description Force output image height. */
-                height?: number | null;
-                /** @description Force output image width. */
-                width?: number | null;
-                /** @description Algorithm name */
-                algorithm?: "hillshade" | "slope" | "contours" | "normalizedIndex" | "terrarium" | "terrainrgb" | "cast" | "ceil" | "floor" | "min" | "max" | "median" | "mean" | "std" | "var" | "sum" | "grayscale" | "bitonal" | "ndvi" | "ndwi" | "ndbi" | "nbr" | "evi";
-                /** @description Algorithm parameter */
-                algorithm_params?: string | null;
-                /**
-                 * @description Scale used when generating coverage estimates of each
-                 *                     raster cell by vector feature. Coverage is generated by
-                 *                     rasterizing the feature at a finer resolution than the raster then using a summation to aggregate
-                 *                     to the raster resolution and dividing by the square of cover_scale
-                 *                     to get coverage value for each cell. Increasing cover_scale
-                 *                     will increase the accuracy of coverage values; three orders
-                 *                     magnitude finer resolution (cover_scale=1000) is usually enough to
-                 *                     get coverage estimates with <1% error in individual edge cells coverage
-                 *                     estimates, though much smaller values (e.g., cover_scale=10) are often
-                 *                     sufficient (<10% error) and require less memory. Defaults to `10`.
-                 */
-                cover_scale?: number | null;
-                /** @description Return statistics for categorical dataset. Defaults to `False` */
-                categorical?: boolean | null;
-                /** @description List of values for which to report counts. */
-                c?: (number)[] | null;
-                /** @description List of percentile values (default to [2, 98]). */
-                p?: number[] | null;
-                /**
-                 * @description Defines the number of equal-width bins in the given range (10, by default).
-                 *
-                 *     If bins is a sequence (comma `,` delimited values), it defines a monotonically increasing array of bin edges, including the rightmost edge, allowing for non-uniform bin widths.
-                 *
-                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
-                 */
-                histogram_bins?: string | null;
-                /**
-                 * @description Comma `,` delimited range of the bins.
-                 *
-                 *     The lower and upper range of the bins. If not provided, range is simply (a.min(), a.max()).
-                 *
-                 *     Values outside the range are ignored. The first element of the range must be less than or equal to the second.
-                 *     range affects the automatic bin computation as well.
-                 *
-                 *     link: https://numpy.org/doc/stable/reference/generated/numpy.histogram.html
-                 */
-                histogram_range?: string | null;
-            };
-            header?: {
-                /** @description The organisation to act in. */
-                "X-Organization-ID"?: string | null;
-            };
-            path: {
-                /** @description An imagery record of the organisation */
-                imagery_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["FeatureCollection"] | components["schemas"]["Feature"];
-            };
-        };
-        responses: {
-            /** @description Return dataset's statistics from feature or featureCollection. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/geo+json": components["schemas"]["FeatureCollection_Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type_____StatisticsInGeoJSON__"] | components["schemas"]["Feature_Annotated_Union_Point__MultiPoint__LineString__MultiLineString__Polygon__MultiPolygon__GeometryCollection___FieldInfo_annotation_NoneType__required_True__discriminator__type____StatisticsInGeoJSON_"];
                 };
             };
             /** @description Validation Error */

@@ -29,6 +29,7 @@ from terrascan.api.routes import (
     jobs,
     oauth,
     orgs,
+    shares,
     stac,
     system,
     tiles,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (jobs.router, analysis.router, exports.router):
         app.include_router(router, prefix=API_PREFIX, max_body_size=settings.max_json_body_bytes)
     tiles.install(app, prefix=API_PREFIX)
+    shares.install(app, prefix=API_PREFIX)
     app.include_router(stac.router, prefix="/stac")
     app.mount("/", StaticFiles(directory=web_root(), html=True), name="web")
     return app

@@ -38,6 +38,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "job:read": EVERYONE,
     "job:cancel": ANALYST_UP,
     "result:export": ANALYST_UP,
+    "share:read": EVERYONE,
     "share:create": ANALYST_UP,
     "share:revoke": ANALYST_UP,
     "alert:read": EVERYONE,

@@ -1,8 +1,8 @@
 """Dynamic tiles: titiler.core's ``TilerFactory`` over the organisation's stored COGs.
 
 Two factories are mounted, keeping titiler's route shapes (``/{tileMatrixSetId}/tilejson.json``,
-``/tiles/{tileMatrixSetId}/{z}/{x}/{y}[.{format}]``, ``/info``, ``/statistics``, ``/preview``,
-``/point``):
+``/tiles/{tileMatrixSetId}/{z}/{x}/{y}[.{format}]``, ``/info``, ``GET /statistics``,
+``/preview``, ``/point``; not ``POST /statistics``, whose GeoJSON features have no size budget):
 
 - ``/api/v1/imagery/{imagery_id}``: a ready imagery record's COG;
 - ``/api/v1/analysis/results/{job_id}``: a completed analysis job's result COG.
@@ -17,21 +17,36 @@ titiler:
   parentheses and ``;`` only, checked by a tokenizer before numexpr sees it (400 otherwise);
 - output sizes are capped (zoom inside the tile matrix, tile size, preview and statistics size:
   422 beyond the caps);
-- responses are cached in memory per organisation and object, and sent ``Cache-Control:
-  private``.
+- responses are cached per organisation and object (in this process's memory when embedded,
+  in Redis when ``tile_cache_url`` or a Redis broker is configured) and sent ``Cache-Control:
+  private``. The cache is consulted only after the route's source dependency has resolved the
+  object for this caller, so a cached tile is never served to another organisation or through
+  a revoked or expired share link (S2).
+
+``mount`` also serves the public share-link tiles (``terrascan.api.routes.shares``) with a
+reduced factory: tiles and tilejson only.
 """
 
+import hashlib
+import json
+import logging
+import math
 import re
+import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from cachetools import LRUCache
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
+from morecantile.errors import MorecantileError
+from rasterio._err import CPLE_AppDefinedError
 from rio_tiler.errors import (
     InvalidBandName,
     InvalidExpression,
@@ -47,18 +62,34 @@ from terrascan.api.deps import SessionDep, StoreDep
 from terrascan.api.errors import problem
 from terrascan.api.security import OrgContext, require
 from terrascan.core.indices import INDICES, IndexDefinition
-from terrascan.errors import NotFoundError
+from terrascan.errors import ConfigurationError, NotFoundError
+from terrascan.settings import Settings
 
-__all__ = ["TileCache", "check_expression", "install"]
+__all__ = [
+    "RedisTileCache",
+    "TileCache",
+    "TileSource",
+    "check_expression",
+    "install",
+    "make_tile_cache",
+    "mount",
+    "result_tile_source",
+]
+
+logger = logging.getLogger("terrascan.api.tiles")
 
 #: Largest tile side (``tilesize=``) in pixels.
 MAX_TILESIZE = 1024
 #: Largest preview / statistics read (``max_size``, ``width``, ``height``) in pixels.
 MAX_IMAGE_SIDE = 2048
 MAX_EXPRESSION_CHARS = 400
+MAX_HISTOGRAM_BINS = 1000
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_EXPRESSIONS = 8
 #: Bytes of responses kept by the in-memory cache.
 CACHE_BYTES = 64 * 1024 * 1024
+#: Largest response either cache keeps (bigger ones are served, not cached).
+MAX_ENTRY_BYTES = 4 * 1024 * 1024
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
@@ -103,12 +134,16 @@ def result_source(
 ) -> TileSource:
     from terrascan.api.routes.analysis import result_job
 
-    job = result_job(session, job_id, ctx.org_id)
+    return result_tile_source(store, result_job(session, job_id, ctx.org_id))
+
+
+def result_tile_source(store: Any, job: Any) -> TileSource:
+    """The tile source of a completed analysis job (already checked to be the caller's)."""
     summary = job.result_summary or {}
     name = str(
         summary.get("index") or ("change" if job.job_type == "change-detection" else "value")
     )
-    return _located(store, ctx.org_id, job.id, str(job.result_key), (name,))
+    return _located(store, job.org_id, job.id, str(job.result_key), (name,))
 
 
 def _located(
@@ -119,7 +154,9 @@ def _located(
 
 
 class CogReader(Reader):
-    """rio-tiler's Reader opening the dataset with the GTiff driver only."""
+    """rio-tiler's Reader opening the dataset with the GTiff driver only, giving images a
+    finite fill value: float results store NaN as nodata, and a NaN fill value cannot be cast
+    to a PNG's integers (numpy warns; the masked pixels are transparent either way)."""
 
     def __attrs_post_init__(self) -> None:
         import rasterio
@@ -127,6 +164,24 @@ class CogReader(Reader):
         if not self.dataset:
             self.dataset = self._ctx_stack.enter_context(rasterio.open(self.input, driver="GTiff"))
         super().__attrs_post_init__()  # type: ignore[no-untyped-call]
+
+    def tile(self, *args: Any, **kwargs: Any) -> ImageData:
+        return _finite_fill(super().tile(*args, **kwargs))
+
+    def part(self, *args: Any, **kwargs: Any) -> ImageData:
+        return _finite_fill(super().part(*args, **kwargs))
+
+    def preview(self, *args: Any, **kwargs: Any) -> ImageData:
+        return _finite_fill(super().preview(*args, **kwargs))
+
+    def feature(self, *args: Any, **kwargs: Any) -> ImageData:
+        return _finite_fill(super().feature(*args, **kwargs))
+
+
+def _finite_fill(image: ImageData) -> ImageData:
+    if np.issubdtype(image.array.dtype, np.floating) and not np.isfinite(image.array.fill_value):
+        image.array.fill_value = 0
+    return image
 
 
 # --------------------------------------------------------------------------- expressions
@@ -186,6 +241,7 @@ class LayerParams:
 
 def _layer_dependency(resolve: Callable[..., TileSource]) -> Callable[..., LayerParams]:
     def layer(
+        request: Request,
         source: Annotated[TileSource, Depends(resolve)],
         indexes: Annotated[
             list[int] | None, Query(alias="bidx", description="Band numbers (1-based)")
@@ -200,10 +256,24 @@ def _layer_dependency(resolve: Callable[..., TileSource]) -> Callable[..., Layer
     ) -> LayerParams:
         if indexes and any(not 1 <= i <= max(1, len(source.band_names)) for i in indexes):
             raise HTTPException(400, "bidx: band number out of range")
+        if indexes and len(indexes) > MAX_EXPRESSIONS:
+            raise HTTPException(400, f"bidx: at most {MAX_EXPRESSIONS} bands")
         checked = check_expression(expression, source.band_names) if expression else None
+        if not indexes and not checked:
+            indexes = _index_bands(request.query_params.get("algorithm"), source.band_names)
         return LayerParams(indexes=indexes, expression=checked)
 
     return layer
+
+
+def _index_bands(algorithm: str | None, band_names: tuple[str, ...]) -> list[int] | None:
+    """For an index algorithm with no bands chosen, the band numbers it needs: a COG stores
+    one plane per band, so reading 2 of 4 bands decodes half the bytes."""
+    definition = INDICES.get(algorithm or "")
+    names = [n.lower() for n in band_names]
+    if definition is None or not all(b in names for b in definition.bands):
+        return None
+    return [names.index(b) + 1 for b in definition.bands]
 
 
 # --------------------------------------------------------------------------- indices
@@ -250,16 +320,36 @@ def _index_algorithm(definition: IndexDefinition) -> type[Any]:
 
 
 def _process_dependency(resolve: Callable[..., TileSource], algorithms: Any) -> Callable[..., Any]:
-    """titiler's ``algorithm=`` dependency, telling index algorithms the raster's band names."""
-    choose = algorithms.dependency
+    """titiler's ``algorithm=`` / ``algorithm_params=`` dependency (same parameters), refusing
+    parameters that are not a JSON object with 400 (titiler's own answers 500), and telling
+    index algorithms the raster's band names."""
+    from pydantic import ValidationError
+
+    names = tuple(algorithms.data.keys())
 
     def post_process(
         source: Annotated[TileSource, Depends(resolve)],
-        algorithm: Annotated[Any, Depends(choose)],
+        algorithm: Annotated[
+            Literal[names] | None,  # type: ignore[valid-type]
+            Query(description="Algorithm name"),
+        ] = None,
+        algorithm_params: Annotated[
+            str | None,
+            Query(description="Algorithm parameters (a JSON object)", max_length=2000),
+        ] = None,
     ) -> Any:
-        if algorithm is not None and "source_bands" in type(algorithm).model_fields:
-            algorithm.source_bands = tuple(source.band_names)
-        return algorithm
+        try:
+            kwargs = json.loads(algorithm_params) if algorithm_params else {}
+            if not isinstance(kwargs, dict):
+                raise TypeError("algorithm_params must be a JSON object")
+            if algorithm is None:
+                return None
+            chosen = algorithms.get(algorithm)(**kwargs)
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise HTTPException(400, f"algorithm_params: {exc}"[:300]) from exc
+        if "source_bands" in type(chosen).model_fields:
+            chosen.source_bands = tuple(source.band_names)
+        return chosen
 
     return post_process
 
@@ -276,8 +366,44 @@ def _algorithms() -> Any:
 # --------------------------------------------------------------------------- caps and cache
 
 
-def _check_sizes(request: Request) -> None:
-    """422 for outputs beyond the caps (T7)."""
+#: titiler's CRS parameters, which it hands to ``CRS.from_user_input`` (that reads files and
+#: fetches URLs): only ``EPSG:<code>`` is let through (U6, T1).
+CRS_PARAMS = ("crs", "dst_crs", "coord_crs", "bbox-crs")
+_EPSG = re.compile(r"\[?EPSG:\d{1,6}\]?", re.IGNORECASE)
+
+
+def _numbers(text: str) -> list[float] | None:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        return None  # titiler's own validation answers
+
+
+def _check_histogram(request: Request) -> None:
+    """``histogram_bins`` (a count or the edges) at most ``MAX_HISTOGRAM_BINS``; edges and
+    ``histogram_range`` finite and within float32 (numpy allocates and casts them)."""
+    for name in ("histogram_bins", "histogram_range"):
+        for value in request.query_params.getlist(name):
+            numbers = _numbers(value)
+            if numbers is None:
+                continue
+            too_many = len(numbers) > MAX_HISTOGRAM_BINS or (
+                name == "histogram_bins" and len(numbers) == 1 and numbers[0] > MAX_HISTOGRAM_BINS
+            )
+            if too_many:
+                raise HTTPException(422, f"{name} is capped at {MAX_HISTOGRAM_BINS} bins")
+            if not all(math.isfinite(n) and abs(n) <= FLOAT32_MAX for n in numbers):
+                raise HTTPException(422, f"{name} must be finite numbers within float32")
+
+
+def _check_request(request: Request) -> None:
+    """422 for CRS parameters other than ``EPSG:<code>`` and for outputs beyond the caps (T7).
+    Runs before titiler's own parameter validation."""
+    for name in CRS_PARAMS:
+        for crs in request.query_params.getlist(name):
+            if not _EPSG.fullmatch(crs.strip()):
+                raise HTTPException(422, f"{name} must be EPSG:<code>")
+    _check_histogram(request)
     params = {**request.query_params, **request.path_params}
     for name, cap in (("tilesize", MAX_TILESIZE), ("max_size", MAX_IMAGE_SIDE),
                       ("width", MAX_IMAGE_SIDE), ("height", MAX_IMAGE_SIDE),
@@ -305,23 +431,34 @@ def _check_sizes(request: Request) -> None:
             raise HTTPException(422, "x or y is outside the tile matrix")
 
 
+#: A cached response: body, media type, content headers.
+CacheEntry = tuple[bytes, str, dict[str, str]]
+
+
+def cache_key(org_id: uuid.UUID, object_id: uuid.UUID, path: str, query: str) -> str:
+    """``<org>:<object>:<digest of path and query>``: scoped to the organisation and object,
+    and free of whatever the path carries (a share token stays out of Redis's key space)."""
+    digest = hashlib.sha256(f"{path}?{query}".encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{org_id}:{object_id}:{digest[:40]}"
+
+
 class TileCache:
-    """Responses by (organisation, object, path and query); bounded in bytes, thread-safe."""
+    """The embedded mode's cache: responses in this process's memory, bounded in bytes (LRU),
+    thread-safe."""
 
     def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
-        self._data: LRUCache[tuple[str, ...], tuple[bytes, str, dict[str, str]]] = LRUCache(
+        self.max_bytes = max_bytes
+        self._data: LRUCache[str, CacheEntry] = LRUCache(
             maxsize=max_bytes, getsizeof=lambda v: len(v[0]) + 256
         )
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...]) -> tuple[bytes, str, dict[str, str]] | None:
+    def get(self, key: str) -> CacheEntry | None:
         with self._lock:
             return self._data.get(key)
 
-    def put(
-        self, key: tuple[str, ...], body: bytes, media_type: str, headers: dict[str, str]
-    ) -> None:
-        if len(body) > CACHE_BYTES // 8:
+    def put(self, key: str, body: bytes, media_type: str, headers: dict[str, str]) -> None:
+        if len(body) > min(MAX_ENTRY_BYTES, self.max_bytes // 8):
             return
         with self._lock:
             self._data[key] = (body, media_type, headers)
@@ -331,18 +468,104 @@ class TileCache:
             self._data.clear()
 
 
+class RedisTileCache:
+    """Production's cache, shared by every API replica: one Redis string per response with a
+    TTL, entries over ``max_entry_bytes`` skipped. Redis failing turns the cache into misses
+    (logged at most once a minute), never into failed tile requests."""
+
+    PREFIX = "terrascan:tile:"
+
+    def __init__(self, client: Any, *, ttl_s: int, max_entry_bytes: int = MAX_ENTRY_BYTES):
+        self._client = client
+        self.ttl_s = ttl_s
+        self.max_entry_bytes = max_entry_bytes
+        self._warned_at = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, *, ttl_s: int) -> "RedisTileCache":
+        try:
+            import redis
+        except ImportError as exc:
+            raise ConfigurationError("a Redis tile cache needs the redis package") from exc
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        return cls(client, ttl_s=ttl_s)
+
+    def get(self, key: str) -> CacheEntry | None:
+        try:
+            value = self._client.get(self.PREFIX + key)
+        except Exception as exc:
+            self._warn(exc)
+            return None
+        return None if value is None else _unpack(bytes(value))
+
+    def put(self, key: str, body: bytes, media_type: str, headers: dict[str, str]) -> None:
+        if len(body) > self.max_entry_bytes:
+            return
+        try:
+            self._client.set(self.PREFIX + key, _pack(body, media_type, headers), ex=self.ttl_s)
+        except Exception as exc:
+            self._warn(exc)
+
+    def clear(self) -> None:
+        try:
+            for key in self._client.scan_iter(match=self.PREFIX + "*", count=1000):
+                self._client.delete(key)
+        except Exception as exc:
+            self._warn(exc)
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > 60:
+            self._warned_at = now
+            logger.warning("tile cache unavailable, serving without it: %s", type(exc).__name__)
+
+
+def _pack(body: bytes, media_type: str, headers: dict[str, str]) -> bytes:
+    meta = json.dumps({"media_type": media_type, "headers": headers}).encode()
+    return struct.pack(">I", len(meta)) + meta + body
+
+
+def _unpack(value: bytes) -> CacheEntry | None:
+    try:
+        (size,) = struct.unpack(">I", value[:4])
+        meta = json.loads(value[4 : 4 + size])
+        return value[4 + size :], str(meta["media_type"]), dict(meta["headers"])
+    except (struct.error, ValueError, KeyError, TypeError):
+        return None  # not ours or damaged: a miss
+
+
+def make_tile_cache(settings: Settings) -> TileCache | RedisTileCache:
+    """Redis when ``tile_cache_url`` names one (or, unset, in production with a Redis broker);
+    ``memory`` or unset otherwise: this process's memory; ``off``: no caching."""
+    url = settings.tile_cache_url
+    if not url and settings.is_production and settings.broker_url.startswith("redis"):
+        url = settings.broker_url
+    if url == "off":
+        return TileCache(max_bytes=0)
+    if not url or url == "memory":
+        return TileCache()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisTileCache.from_url(url, ttl_s=settings.tile_cache_ttl_s)
+    raise ConfigurationError(
+        "TERRASCAN_TILE_CACHE_URL must be empty, 'memory', 'off' or a redis:// URL"
+    )
+
+
 class _CacheHit(Exception):
-    def __init__(self, entry: tuple[bytes, str, dict[str, str]]) -> None:
+    def __init__(self, entry: CacheEntry) -> None:
         self.entry = entry
 
 
 def _cache_dependency(resolve: Callable[..., TileSource]) -> Callable[..., None]:
+    """Runs after ``resolve`` has authorised the object (org membership, or a live share link),
+    so that a cached response is only ever served to someone allowed the fresh one."""
+
     def lookup(request: Request, source: Annotated[TileSource, Depends(resolve)]) -> None:
-        _check_sizes(request)
+        _check_request(request)
         if request.method != "GET":
             return
         query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
-        key = (str(source.org_id), str(source.object_id), request.url.path, query)
+        key = cache_key(source.org_id, source.object_id, request.url.path, query)
         request.state.tile_cache_key = key
         entry = request.app.state.tile_cache.get(key)
         if entry is not None:
@@ -371,18 +594,30 @@ class TileRoute(APIRoute):
                 response = problem(request, 404, str(exc))
             except _BAD_REQUEST as exc:
                 response = problem(request, 400, str(exc))
-            except (RioTilerError, ValueError, KeyError, SyntaxError) as exc:
+            except (
+                RioTilerError, MorecantileError, ValueError, KeyError, IndexError, SyntaxError
+            ) as exc:  # fmt: skip
                 # numexpr and rio-tiler refuse what the checks let through (band math
-                # errors, impossible reads): the request is at fault
+                # errors, impossible reads; titiler's renderer indexes its mask by band and
+                # fails on outputs fewer rows high than bands): the request is at fault
                 response = problem(request, 400, f"{type(exc).__name__}: {exc}"[:300])
+            except CPLE_AppDefinedError as exc:
+                if not str(exc).startswith("PROJ:"):  # storage and read failures stay 5xx
+                    raise
+                response = problem(request, 400, "coordinates outside what the CRS can transform")
             else:
                 key = getattr(request.state, "tile_cache_key", None)
                 if key is not None and response.status_code == 200 and hasattr(response, "body"):
                     kept = {k: v for k, v in response.headers.items() if k.startswith("content-")}
                     kept.pop("content-length", None)
-                    request.app.state.tile_cache.put(
-                        key, bytes(response.body), response.media_type or "", kept
+                    await run_in_threadpool(
+                        request.app.state.tile_cache.put,
+                        key,
+                        bytes(response.body),
+                        response.media_type or "",
+                        kept,
                     )
+                    response.headers["X-Cache"] = "miss"
             response.headers["Cache-Control"] = "private, max-age=300"
             return response
 
@@ -414,15 +649,39 @@ def _suggested_transform(
 
 
 def _patch_rio_tiler() -> None:
+    """Both places rio-tiler calls it: tile reads (``utils``) and min/max zoom (``io.base``,
+    which tilejson uses; unpatched it falls back to the whole TMS zoom range with a warning)."""
+    import rio_tiler.io.base
     import rio_tiler.utils
 
     rio_tiler.utils.calculate_default_transform = _suggested_transform  # type: ignore[attr-defined]
+    rio_tiler.io.base.calculate_default_transform = _suggested_transform  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- mounting
 
 
-def _factory(resolve: Callable[..., TileSource], algorithms: Any, name: str, prefix: str) -> Any:
+def _public_factory_class() -> type[Any]:
+    from titiler.core.factory import TilerFactory
+
+    class TilesOnlyFactory(TilerFactory):
+        """Only ``/tiles/...`` and ``/{tileMatrixSetId}/tilejson.json`` (share links)."""
+
+        def register_routes(self) -> None:
+            self.tile()  # type: ignore[no-untyped-call]
+            self.tilejson()  # type: ignore[no-untyped-call]
+
+    return TilesOnlyFactory
+
+
+def _factory(
+    resolve: Callable[..., TileSource],
+    algorithms: Any,
+    name: str,
+    prefix: str,
+    *,
+    tiles_only: bool = False,
+) -> Any:
     from titiler.core.factory import TilerFactory
 
     def path(source: Annotated[TileSource, Depends(resolve)]) -> str:
@@ -431,7 +690,8 @@ def _factory(resolve: Callable[..., TileSource], algorithms: Any, name: str, pre
     def environment(source: Annotated[TileSource, Depends(resolve)]) -> dict[str, Any]:
         return source.env
 
-    factory = TilerFactory(
+    factory_class = _public_factory_class() if tiles_only else TilerFactory
+    factory = factory_class(
         router=APIRouter(route_class=TileRoute),
         reader=CogReader,
         path_dependency=path,
@@ -446,6 +706,13 @@ def _factory(resolve: Callable[..., TileSource], algorithms: Any, name: str, pre
     )
     from fastapi.dependencies.utils import get_parameterless_sub_dependant
 
+    # POST /statistics (GeoJSON features) reads one unbounded window per feature with no size
+    # cap and no vertex budget; zonal statistics are the zonal-stats job's (contract 4).
+    factory.router.routes = [
+        r
+        for r in factory.router.routes
+        if not (isinstance(r, APIRoute) and "POST" in (r.methods or ()))
+    ]
     lookup = Depends(_cache_dependency(resolve))
     for route in factory.router.routes:  # first, as titiler's add_route_dependencies does
         if isinstance(route, APIRoute):
@@ -456,14 +723,28 @@ def _factory(resolve: Callable[..., TileSource], algorithms: Any, name: str, pre
     return factory
 
 
+def mount(
+    app: FastAPI,
+    path: str,
+    resolve: Callable[..., TileSource],
+    *,
+    tag: str,
+    name: str,
+    tiles_only: bool = False,
+) -> None:
+    """Mount a tiler at ``path`` (a full path, prefix included) whose dataset ``resolve`` finds
+    from the request; ``install`` must have run first."""
+    factory = _factory(resolve, app.state.tile_algorithms, name, path, tiles_only=tiles_only)
+    app.include_router(factory.router, prefix=path, tags=[tag])
+
+
 def install(app: FastAPI, *, prefix: str) -> None:
     """Mount the imagery and result tilers under ``prefix`` and give the app a tile cache."""
-    app.state.tile_cache = TileCache()
+    app.state.tile_cache = make_tile_cache(app.state.settings)
     _patch_rio_tiler()
-    algorithms = _algorithms()
+    app.state.tile_algorithms = _algorithms()
     for path, resolve, tag, name in (
         ("/imagery/{imagery_id}", imagery_source, "imagery tiles", "imagery"),
         ("/analysis/results/{job_id}", result_source, "result tiles", "results"),
     ):
-        factory = _factory(resolve, algorithms, name, prefix + path)
-        app.include_router(factory.router, prefix=prefix + path, tags=[tag])
+        mount(app, prefix + path, resolve, tag=tag, name=name)
