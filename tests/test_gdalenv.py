@@ -89,7 +89,10 @@ def test_the_server_refuses_to_boot_when_gdal_loads_vrt(tmp_path: Path) -> None:
     env = {**os.environ, "GDAL_SKIP": "", "TERRASCAN_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "terrascan.cli", "serve"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "refusing to start" in result.stderr
@@ -116,7 +119,9 @@ def test_resampling_and_reprojection_keep_vrt_unregistered(tmp_path: Path) -> No
     )
     result = subprocess.run(
         [sys.executable, "-c", code, str(scene["item"])],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

@@ -22,8 +22,21 @@ DEFAULT_ASSET_HOSTS = (
 )
 #: Secrets that appear in examples and tutorials; refused in production.
 KNOWN_DEFAULT_SECRETS = frozenset(
-    {"", "secret", "changeme", "change-me", "changethis", "dev", "development", "terrascan",
-     "secret-key", "your-secret-key", "supersecret", "test", "password"}
+    {
+        "",
+        "secret",
+        "changeme",
+        "change-me",
+        "changethis",
+        "dev",
+        "development",
+        "terrascan",
+        "secret-key",
+        "your-secret-key",
+        "supersecret",
+        "test",
+        "password",
+    }
 )
 MIN_SECRET_LENGTH = 32
 SECRET_FILE_NAME = "secret_key"

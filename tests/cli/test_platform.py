@@ -22,7 +22,11 @@ def run(args: list[str], data_dir: Path, **kw: object) -> subprocess.CompletedPr
     env = {**os.environ, "TERRASCAN_DATA_DIR": str(data_dir)}
     return subprocess.run(
         [sys.executable, "-m", "terrascan.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, **kw,  # type: ignore[call-overload]
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,  # type: ignore[call-overload]
     )
 
 
@@ -43,7 +47,8 @@ def test_db_upgrade_then_user_create(tmp_path: Path) -> None:
     assert (tmp_path / "terrascan.db").is_file()
     created = run(
         ["user", "create", "--email", "Ana@Example.org", "--name", "Ana"],
-        tmp_path, input="correct horse battery\ncorrect horse battery\n",
+        tmp_path,
+        input="correct horse battery\ncorrect horse battery\n",
     )
     assert created.returncode == 0, created.stderr
     assert "created user ana@example.org" in created.stdout
@@ -91,7 +96,10 @@ def test_serve_answers_health_on_the_embedded_defaults(tmp_path: Path) -> None:
     env.pop("TERRASCAN_DATABASE_URL", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "terrascan.cli", "serve"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60

@@ -56,9 +56,7 @@ def status_for(exc: TerraScanError) -> int:
     return 500
 
 
-def problem(
-    request: Request, status: int, detail: str | None = None, **extra: Any
-) -> JSONResponse:
+def problem(request: Request, status: int, detail: str | None = None, **extra: Any) -> JSONResponse:
     """An RFC 9457 problem details response."""
     body: dict[str, Any] = {
         "type": "about:blank",

@@ -57,8 +57,8 @@ __all__ = [
     "convert_to_cog",
     "coregister",
     "correct_dos",
-    "detect_clouds",
     "detect_change",
+    "detect_clouds",
     "mask_quality",
     "zonal",
 ]
