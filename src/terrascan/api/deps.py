@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the app's settings, catalog sessions and object store."""
+"""FastAPI dependencies: the app's settings, catalog sessions and object store.
+
+Dependencies that only read the app's state are ``async def``: FastAPI runs a plain ``def``
+dependency in its thread pool, a hop that costs more than the dependency itself."""
 
 from __future__ import annotations
 
@@ -13,17 +16,17 @@ from terrascan.io.storage import ObjectStore
 from terrascan.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
 
 
-def get_store(request: Request) -> ObjectStore:
+async def get_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.store
     return store
 

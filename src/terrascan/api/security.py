@@ -115,12 +115,12 @@ def commit_before_response(session: SessionDep) -> Iterator[None]:
 CommitFirst = Depends(commit_before_response, scope="function")
 
 
-def get_tokens(request: Request) -> TokenService:
+async def get_tokens(request: Request) -> TokenService:
     tokens: TokenService = request.app.state.tokens
     return tokens
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
@@ -135,7 +135,7 @@ RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
 
 
-def get_access_claims(
+async def get_access_claims(
     tokens: TokensDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AccessClaims:
