@@ -34,6 +34,18 @@ async function mapIdle(p: Page, ms = 600): Promise<void> {
   await p.waitForTimeout(ms);
 }
 
+type View = { west: number; south: number; east: number; north: number; zoom: number; moving: boolean };
+
+/** The map's current view (its bounds and zoom), and whether it is still moving. */
+async function mapView(p: Page): Promise<View> {
+  return p.evaluate(() => {
+    type M = { getBounds(): { getWest(): number; getSouth(): number; getEast(): number; getNorth(): number }; getZoom(): number; isMoving(): boolean };
+    const map = (window as unknown as { __terrascan: { map: M } }).__terrascan.map;
+    const b = map.getBounds();
+    return { west: b.getWest(), south: b.getSouth(), east: b.getEast(), north: b.getNorth(), zoom: map.getZoom(), moving: map.isMoving() };
+  });
+}
+
 async function openTab(p: Page, tab: string): Promise<void> {
   await p.click(`[data-tab="${tab}"]`);
 }
@@ -84,8 +96,12 @@ describe("the demo, end to end", () => {
     await openTab(page, "search");
     const panel = page.locator('[aria-label="Imagery search"]');
     await panel.getByLabel("Where").selectOption("anywhere");
+    const before = await mapView(page);
     await panel.getByRole("button", { name: "Search", exact: true }).click();
     await expect.poll(() => panel.locator("[data-state]").first().getAttribute("data-state")).toBe("empty");
+    // Nothing found: the map stays where it was.
+    await page.waitForTimeout(300);
+    expect(await mapView(page)).toEqual(before);
     await page.getByRole("button", { name: "Sign out" }).click();
     await signIn(page, DEMO.email, DEMO.password);
   });
@@ -99,9 +115,23 @@ describe("the demo, end to end", () => {
     const texts = await panel.getByTestId("search-result").allTextContents();
     expect(texts.some((t) => t.includes("Demo valley 2024-05-10"))).toBe(true);
     expect(texts.some((t) => t.includes("Demo valley 2024-08-18"))).toBe(true);
-    const search = await api<{ features: { id: string; properties: { name: string } }[] }>(page, "/imagery/search");
+    const search = await api<{ features: { id: string; geometry: { coordinates: number[][][] }; properties: { name: string } }[] }>(page, "/imagery/search");
     ids.may = search.body.features.find((f) => f.properties.name.endsWith("05-10"))!.id;
     ids.aug = search.body.features.find((f) => f.properties.name.endsWith("08-18"))!.id;
+    // The map has moved from the whole world to the scenes: its view holds the union of their
+    // footprints (from the API, not from the app), and the scenes fill much of it.
+    const corners = search.body.features.flatMap((f) => f.geometry.coordinates[0]!);
+    const [west, east] = [Math.min(...corners.map((c) => c[0]!)), Math.max(...corners.map((c) => c[0]!))];
+    const [south, north] = [Math.min(...corners.map((c) => c[1]!)), Math.max(...corners.map((c) => c[1]!))];
+    await expect.poll(async () => ((v) => !v.moving && v.zoom > 5)(await mapView(page)), { timeout: 10_000 }).toBe(true);
+    const view = await mapView(page);
+    console.log(`after the search: view ${[view.west, view.south, view.east, view.north].map((v) => v.toFixed(4)).join(", ")} at z${view.zoom.toFixed(2)}, scenes ${[west, south, east, north].map((v) => v.toFixed(4)).join(", ")}`);
+    expect(view.west).toBeLessThanOrEqual(west);
+    expect(view.south).toBeLessThanOrEqual(south);
+    expect(view.east).toBeGreaterThanOrEqual(east);
+    expect(view.north).toBeGreaterThanOrEqual(north);
+    expect(Math.max((east - west) / (view.east - view.west), (north - south) / (view.north - view.south))).toBeGreaterThan(0.5);
+    await mapIdle(page);
     await page.screenshot({ path: shot("01-scenes-found") });
   });
 

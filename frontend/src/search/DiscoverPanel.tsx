@@ -8,6 +8,7 @@ import { useAuth, useCapabilities, useMapHandle, useServices } from "../app/cont
 import type { AOIPublic, JobPublic } from "../api/types";
 import type { DiscoverRequest, DiscoverResponse } from "../api/contracts";
 import { discoverRequest, ingestRequest } from "./discover";
+import { fitToFootprints } from "./footprints";
 import { ApiError } from "../api/errors";
 import { JobProgress } from "../jobs/JobProgress";
 import { ErrorNotice, Notice } from "../ui/Notice";
@@ -64,7 +65,10 @@ export function DiscoverPanel({ aois, onIngested }: { aois: readonly AOIPublic[]
     try {
       const b = handle?.map.getBounds();
       const body = discoverRequest({ where, extent: b ? [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] : undefined, start, end, maxCloud, collections, limit: 50 });
-      setFound({ response: await client.discover(body), area: body });
+      const response = await client.discover(body);
+      setFound({ response, area: body });
+      // Show where the items are; nothing found leaves the map as it was.
+      if (handle) fitToFootprints(handle.map, response.features);
     } catch (caught) {
       setError(caught);
     } finally {

@@ -12,6 +12,7 @@ import { INDICES, type IndexName } from "../preview/indices";
 import { DiscoverPanel } from "./DiscoverPanel";
 import { ErrorNotice, Notice } from "../ui/Notice";
 import { UploadForm } from "./UploadForm";
+import { fitToFootprints } from "./footprints";
 
 export const FOOTPRINTS_LAYER_ID = "search-footprints";
 
@@ -145,6 +146,8 @@ export function SearchPanel({ onResults }: { onResults?: (results: ImageryFeatur
       onResults?.(merged.features);
       const withGeometry = merged.features.filter((f) => f.geometry);
       dispatch({ type: "add", layer: { id: FOOTPRINTS_LAYER_ID, title: "Search results (footprints)", kind: "footprints", visible: true, opacity: 1, features: { type: "FeatureCollection", features: withGeometry as GeoJSON.Feature[] } } });
+      // Show where the scenes are; an empty result leaves the map where the user put it.
+      if (handle) fitToFootprints(handle.map, merged.features);
     } catch (caught) {
       setError(caught);
     } finally {
