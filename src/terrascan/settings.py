@@ -99,9 +99,9 @@ class Settings(BaseSettings):
     auth_rate_limit_window_s: int = Field(default=60, ge=1)
     #: Empty: an in-process sliding window; ``redis://...``: shared by every API replica.
     rate_limit_url: str = ""
-    #: Tile responses: empty or ``memory`` keeps them in this process (production with a Redis
-    #: broker uses the broker's Redis); ``redis://...`` shares them between API replicas;
-    #: ``off`` caches nothing.
+    #: Tile responses: empty or ``memory`` keeps them in this process; ``redis://...`` (a Redis
+    #: of its own with maxmemory and allkeys-lru, not the broker's) shares them between API
+    #: replicas; ``off`` caches nothing.
     tile_cache_url: str = ""
     tile_cache_ttl_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     #: Cap on JSON request bodies of the accounts and AOI routes, in bytes.

@@ -284,6 +284,11 @@ def test_bad_zonal_requests_are_refused(setup: Setup) -> None:
             {"imagery_id": imagery, "band": "nir",
              "features": _collection(*[{"type": "Polygon", "coordinates": [_square()]}] * 1001)},
         ),
+        (
+            413,  # 17 copies of one square: 17 passes over the raster, one more than allowed
+            {"imagery_id": imagery, "band": "nir",
+             "features": _collection(*[{"type": "Polygon", "coordinates": [_square()]}] * 17)},
+        ),
     ]  # fmt: skip
     for status, body in bad:
         response = client.post("/api/v1/analysis/zonal-stats", json=body, headers=alice.headers)

@@ -163,3 +163,19 @@ def test_job_list_filters_apply_to_the_query_not_the_page(setup: Setup) -> None:
         if i["job_type"] == "diagnostic.sleep" and i["status"] == "completed"
     }  # fmt: skip
     assert set(seen) == completed_sleeps
+
+
+def test_the_stream_closes_when_its_token_expires(setup: Setup) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    tokens = setup.client.app.state.tokens  # type: ignore[attr-defined]
+    claims = tokens.decode_access(setup.alice.access)
+    # a token with two seconds left to live
+    issued = datetime.now(UTC) - tokens.access_ttl + timedelta(seconds=2)
+    short = tokens.issue_access(claims.user_id, claims.session_id, now=issued)
+    job_id = _sleep_job(setup, seconds=8, steps=40)
+    frame = json.dumps({"type": "auth", "access_token": short})
+    events, code = _follow(setup.client, job_id, frame)
+    assert code == 4401
+    assert events and events[-1]["status"] != "completed"  # closed before the job ended
+    setup.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=setup.alice.headers)

@@ -88,6 +88,7 @@ def test_a_shared_tile_has_the_signed_in_tiles_pixels(journey: Journey) -> None:
     body = meta.json()
     assert body["job_type"] == "spectral-index" and body["parameters"]["index_name"] == "ndvi"
     assert "result_key" not in (body["results_summary"] or {})
+    assert "imagery_id" not in body["parameters"]  # the organisation's catalog ids stay inside
     tilejson = anonymous.get(body["tilejson"])
     assert tilejson.status_code == 200, tilejson.text
     assert f"/api/v1/shared/{share['token']}/tiles/WebMercatorQuad/" in tilejson.json()["tiles"][0]
@@ -190,6 +191,8 @@ def test_a_link_reaches_only_its_own_result(journey: Journey) -> None:
         f"/api/v1/analysis/results/{token}",
     ):
         assert client.get(url).status_code in (401, 422), url
+        # signed in to another organisation, the token opens nothing either
+        assert client.get(url, headers=journey.bob.headers).status_code in (404, 422), url
     # other routes under the link do not exist (info, statistics, preview are members' only)
     for route in ("info", "statistics", "preview.png", "point/15,45"):
         assert client.get(f"{index_share['url']}/{route}").status_code == 404, route

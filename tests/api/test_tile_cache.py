@@ -180,11 +180,35 @@ def test_which_cache_the_settings_choose(tmp_path: Path, redis_server: str) -> N
     assert isinstance(make_tile_cache(embedded), TileCache)
     explicit = Settings(data_dir=tmp_path, mode="embedded", tile_cache_url=redis_server)
     assert isinstance(make_tile_cache(explicit), RedisTileCache)
+    # never the broker's Redis by default: a broker must not evict, a cache must
     production = Settings(data_dir=tmp_path, mode="production", broker_url=redis_server)
-    assert isinstance(make_tile_cache(production), RedisTileCache)
+    assert isinstance(make_tile_cache(production), TileCache)
     forced = Settings(
         data_dir=tmp_path, mode="production", broker_url=redis_server, tile_cache_url="memory"
     )
     assert isinstance(make_tile_cache(forced), TileCache)
     with pytest.raises(Exception, match="TILE_CACHE_URL"):
         make_tile_cache(Settings(data_dir=tmp_path, tile_cache_url="http://example.org"))
+
+
+def test_tilejson_is_never_cached_so_a_forged_host_cannot_poison_it(journey: Journey) -> None:
+    client, alice, job_id = journey.client, journey.alice, journey.index_job["id"]
+    url = f"/api/v1/analysis/results/{job_id}/WebMercatorQuad/tilejson.json"
+    forged = client.get(url, headers={**alice.headers, "Host": "evil.example"})
+    assert forged.status_code == 200
+    assert "evil.example" in forged.json()["tiles"][0]  # titiler echoes the Host it was given
+    honest = client.get(url, headers=alice.headers)
+    assert "x-cache" not in honest.headers
+    assert "evil.example" not in honest.json()["tiles"][0]
+
+
+def test_cache_keys_escape_the_query(journey: Journey) -> None:
+    """``?a=1&b=2`` and ``?a=1%26b%3D2`` are different requests, so different entries."""
+    client, alice, job_id = journey.client, journey.alice, journey.index_job["id"]
+    tile = _tile()
+    base = f"/api/v1/analysis/results/{job_id}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}"
+    plain = client.get(f"{base}.png?rescale=-1,1&colormap_name=viridis", headers=alice.headers)
+    assert plain.status_code == 200 and plain.headers["x-cache"] == "miss"
+    # the same characters as one value of one parameter: refused or rendered, never a hit
+    packed = client.get(f"{base}.png?rescale=-1,1%26colormap_name%3Dviridis", headers=alice.headers)
+    assert packed.headers.get("x-cache") != "hit"

@@ -51,5 +51,12 @@ def test_parts_that_do_not_cover_the_grid_are_refused(tmp_path: Path) -> None:
         merge_index_parts(path, "ndvi", [(0, first)], tmp_path / "m.tif", bands=scenes.MAPPING)
     with pytest.raises(InvalidInputError, match="fit"):
         merge_index_parts(path, "ndvi", [(3, first)], tmp_path / "n.tif", bands=scenes.MAPPING)
+    # rows adding up to the height but overlapping (and so leaving a gap) are refused too
+    big = index_rows(path, "ndvi", (0, 1024), bands=scenes.MAPPING)
+    tail = index_rows(path, "ndvi", (512, 512 + scenes.ROWS - 1024), bands=scenes.MAPPING)
+    with pytest.raises(InvalidInputError, match="fit"):
+        merge_index_parts(
+            path, "ndvi", [(0, big), (512, tail)], tmp_path / "o.tif", bands=scenes.MAPPING
+        )
     with pytest.raises(InvalidInputError, match="outside"):
         index_rows(path, "ndvi", (0, scenes.ROWS + 1), bands=scenes.MAPPING)

@@ -118,8 +118,9 @@ def merge_index_parts(
 ) -> IndexResult:
     """Write row bands ``(first row, values)`` of an index of ``like`` as one COG on its grid.
 
-    Bands must cover every row once and start on a multiple of 512 (the COG's tile height), as
-    ``terrascan.jobs.fanout.split_rows(..., align=512)`` plans them.
+    Bands come in row order, each starting where the last ended, on a multiple of 512 (the COG's
+    tile height) but for the end, as ``terrascan.jobs.fanout.split_rows(..., align=512)`` plans
+    them.
     """
     started = time.perf_counter()
     definition = get_index(index_name)
@@ -136,8 +137,10 @@ def merge_index_parts(
         out, frame, count=1, dtype="float32", nodata=math.nan, band_names=[definition.name]
     ) as writer:
         for top, values in parts:
-            if values.ndim != 2 or values.shape[1] != frame.width or top % 512:
-                raise InvalidInputError(f"part at row {top} does not fit the output grid")
+            if values.ndim != 2 or values.shape[1] != frame.width or top != covered:
+                raise InvalidInputError(
+                    f"part at row {top} does not fit the output grid (next row: {covered})"
+                )
             writer.write(values[np.newaxis], Window(0, top, frame.width, values.shape[0]))
             stats = stats.merge(RasterStatistics.of(values))
             covered += values.shape[0]

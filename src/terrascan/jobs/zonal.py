@@ -41,6 +41,8 @@ MAX_FEATURES = 1000
 MAX_AOIS = 100
 MAX_VERTICES = 100_000
 MAX_RINGS = 1000
+#: Groups of mutually overlapping zones at most: each group is one pass over the raster.
+MAX_LAYERS = 16
 #: Job types whose raster result zonal statistics can read.
 SOURCE_JOB_TYPES = frozenset({"spectral-index", "change-detection"})
 
@@ -213,6 +215,7 @@ def check_feature_collection(document: Any) -> dict[str, Any]:
         if isinstance(ident, bool) or not isinstance(ident, str | int | float | None):
             raise InvalidInputError(f"{where}: id must be a string or a number")
     _check_shapes(features)
+    disjoint_layers([f["geometry"] for f in features])  # TooLargeError past MAX_LAYERS
     return document
 
 
@@ -260,9 +263,12 @@ def _zones(ctx: JobContext, spec: ZonalStatsSpec) -> list[dict[str, Any]]:
         return [{"zone": str(r.id), "name": r.name, "geometry": mapping(r.geometry)} for r in rows]
 
 
-def disjoint_layers(geometries: Sequence[dict[str, Any]]) -> list[list[int]]:
+def disjoint_layers(
+    geometries: Sequence[dict[str, Any]], max_layers: int = MAX_LAYERS
+) -> list[list[int]]:
     """Indexes of ``geometries`` grouped so that no two in a group share interior area
-    (greedy, in order): each group can be burnt into one label raster."""
+    (greedy, in order): each group can be burnt into one label raster. TooLargeError once
+    more than ``max_layers`` groups are needed (each is a pass over the raster)."""
     import shapely
     from shapely.geometry import shape
 
@@ -278,6 +284,11 @@ def disjoint_layers(geometries: Sequence[dict[str, Any]]) -> list[list[int]]:
         }
         layer = next((n for n in range(len(layers)) if n not in taken), len(layers))
         if layer == len(layers):
+            if len(layers) == max_layers:
+                raise TooLargeError(
+                    f"more than {max_layers} zones overlap one another; "
+                    "split the request or merge overlapping zones"
+                )
             layers.append([])
         layers[layer].append(index)
         layer_of.append(layer)

@@ -10,9 +10,11 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -178,7 +180,7 @@ def job_events(job_id: uuid.UUID, ctx: Reader, request: Request) -> StreamingRes
             if first["status"] in TERMINAL_STATUSES:
                 return
             while not await request.is_disconnected():
-                event = await run_in_threadpool(subscription.get, KEEPALIVE_S)
+                event = await _wait(subscription, KEEPALIVE_S)
                 if event is None:
                     yield b": keep-alive\n\n"
                     continue
@@ -193,6 +195,15 @@ def job_events(job_id: uuid.UUID, ctx: Reader, request: Request) -> StreamingRes
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+#: Threads that event streams (SSE and WebSocket) may block in while they wait for events: a
+#: pool of their own, so open streams never starve the request handlers' pool.
+STREAM_THREADS = anyio.CapacityLimiter(256)
+
+
+async def _wait(subscription: Subscription, timeout: float) -> JobEvent | None:
+    return await anyio.to_thread.run_sync(subscription.get, timeout, limiter=STREAM_THREADS)
 
 
 # --------------------------------------------------------------------------- WebSocket
@@ -235,21 +246,24 @@ async def _auth_frame(websocket: WebSocket) -> tuple[str, uuid.UUID | None] | No
         raise _Refused(WS_UNAUTHORIZED, "invalid auth frame") from None
 
 
-def _ws_org(app: Any, token: str, org_id: uuid.UUID | None) -> uuid.UUID:
-    """The organisation the token's user reads jobs in: the same checks as ``require``."""
+def _ws_org(app: Any, token: str, org_id: uuid.UUID | None) -> tuple[uuid.UUID, datetime]:
+    """The organisation the token's user reads jobs in (the same checks as ``require``), and
+    when the token expires."""
     claims = app.state.tokens.decode_access(token)
     with app.state.catalog.session() as session:
         user = get_current_user(claims, session)
         ctx = require("job:read")(user=user, session=session, header_org=org_id, query_org=None)
-        return ctx.org_id
+        return ctx.org_id, claims.expires_at
 
 
-async def _ws_start(websocket: WebSocket, job_id: str) -> tuple[Subscription, JobEvent] | None:
+async def _ws_start(
+    websocket: WebSocket, job_id: str
+) -> tuple[Subscription, JobEvent, datetime] | None:
     frame = await _auth_frame(websocket)
     if frame is None:
         return None
     try:
-        org_id = await run_in_threadpool(_ws_org, websocket.app, *frame)
+        org_id, expires_at = await run_in_threadpool(_ws_org, websocket.app, *frame)
     except AuthenticationError as exc:
         raise _Refused(WS_UNAUTHORIZED, "not authenticated") from exc
     except PermissionDeniedError as exc:
@@ -258,7 +272,10 @@ async def _ws_start(websocket: WebSocket, job_id: str) -> tuple[Subscription, Jo
         raise _Refused(WS_NOT_FOUND, "organization not found") from exc
     try:
         job_uuid = uuid.UUID(job_id)
-        return await run_in_threadpool(_follow, websocket.app.state.jobs, job_uuid, org_id)
+        subscription, first = await run_in_threadpool(
+            _follow, websocket.app.state.jobs, job_uuid, org_id
+        )
+        return subscription, first, expires_at
     except (ValueError, NotFoundError):
         raise _Refused(WS_NOT_FOUND, "job not found") from None
 
@@ -287,7 +304,7 @@ async def job_ws(websocket: WebSocket, job_id: str) -> None:
         return
     if started is None:
         return
-    subscription, first = started
+    subscription, first, expires_at = started
     watcher = asyncio.create_task(_until_disconnect(websocket))
     try:
         event: JobEvent | None = first
@@ -297,7 +314,10 @@ async def job_ws(websocket: WebSocket, job_id: str) -> None:
                 if first["status"] in TERMINAL_STATUSES or is_terminal(event):
                     await websocket.close(WS_NORMAL)
                     return
-            event = await run_in_threadpool(subscription.get, WS_POLL_S)
+            if datetime.now(UTC) >= expires_at:  # the stream lives no longer than its token
+                await websocket.close(WS_UNAUTHORIZED, "the access token expired")
+                return
+            event = await _wait(subscription, WS_POLL_S)
     except WebSocketDisconnect:
         return
     finally:

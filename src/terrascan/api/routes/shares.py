@@ -199,9 +199,15 @@ def shared_source(job: SharedJob, store: StoreDep) -> tiles.TileSource:
 @public_router.get("", response_model=SharedResult, summary="A shared result (no sign-in)")
 def read_shared(token: Token, link: LiveLink, job: SharedJob) -> SharedResult:
     public = JobPublic.from_row(job)
+    # the method and its settings, not the organisation's catalog ids (imagery, AOIs, jobs)
+    parameters = {
+        k: v
+        for k, v in public.parameters.items()
+        if not (k == "job_id" or k.endswith(("_id", "_ids")))
+    }
     return SharedResult(
         job_type=public.job_type,
-        parameters=public.parameters,
+        parameters=parameters,
         results_summary=public.results_summary,
         tilejson=SHARED_PATH.format(token=token) + "/WebMercatorQuad/tilejson.json",
         expires_at=aware(link.expires_at),

@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import numpy as np
 from cachetools import LRUCache
@@ -535,11 +536,10 @@ def _unpack(value: bytes) -> CacheEntry | None:
 
 
 def make_tile_cache(settings: Settings) -> TileCache | RedisTileCache:
-    """Redis when ``tile_cache_url`` names one (or, unset, in production with a Redis broker);
-    ``memory`` or unset otherwise: this process's memory; ``off``: no caching."""
-    url = settings.tile_cache_url
-    if not url and settings.is_production and settings.broker_url.startswith("redis"):
-        url = settings.broker_url
+    """Redis when ``tile_cache_url`` names one (a Redis of its own, with ``maxmemory`` and an
+    LRU eviction policy: not the broker's); ``memory`` or unset: this process's memory;
+    ``off``: no caching."""
+    url = settings.tile_cache_url  # never the broker's Redis by default: it must not evict
     if url == "off":
         return TileCache(max_bytes=0)
     if not url or url == "memory":
@@ -564,7 +564,9 @@ def _cache_dependency(resolve: Callable[..., TileSource]) -> Callable[..., None]
         _check_request(request)
         if request.method != "GET":
             return
-        query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
+        if request.url.path.endswith("tilejson.json"):
+            return  # its tile URLs come from the request's Host header: never shared
+        query = urlencode(sorted(request.query_params.multi_items()))
         key = cache_key(source.org_id, source.object_id, request.url.path, query)
         request.state.tile_cache_key = key
         entry = request.app.state.tile_cache.get(key)
@@ -618,7 +620,11 @@ class TileRoute(APIRoute):
                         kept,
                     )
                     response.headers["X-Cache"] = "miss"
-            response.headers["Cache-Control"] = "private, max-age=300"
+            # a shared link's tiles must stop when it is revoked: browsers revalidate each time
+            shared = "/shared/" in request.url.path
+            response.headers["Cache-Control"] = (
+                "private, no-cache" if shared else ("private, max-age=300")
+            )
             return response
 
         return route
