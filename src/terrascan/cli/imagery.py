@@ -37,15 +37,15 @@ def search(
     from terrascan.settings import get_settings
 
     geometry = _area(bbox, aoi)
-    client = StacClient(get_settings().stac_api_url)
-    result = client.search(
-        bbox=list(bbox) if bbox else None,
-        intersects=geometry,
-        datetime=datetime,
-        collections=[c for c in collections.split(",") if c.strip()],
-        max_cloud=max_cloud,
-        limit=limit,
-    )
+    with StacClient(get_settings().stac_api_url) as client:
+        result = client.search(
+            bbox=list(bbox) if bbox else None,
+            intersects=geometry,
+            datetime=datetime,
+            collections=[c for c in collections.split(",") if c.strip()],
+            max_cloud=max_cloud,
+            limit=limit,
+        )
     if as_json:
         _print_json(
             {
@@ -176,7 +176,8 @@ def ingest(
     chosen = [b.strip() for b in bands.split(",") if b.strip()] if bands else None
     settings, catalog, store, org_id = _workspace(org)
     wanted = [c for c in collections.split(",") if c.strip()] if collections else None
-    scenes = StacClient(settings.stac_api_url).get_items(item_ids, wanted)
+    with StacClient(settings.stac_api_url) as client:
+        scenes = client.get_items(item_ids, wanted)
     records = []
     for scene in scenes:
         outcome = ingest_scene(

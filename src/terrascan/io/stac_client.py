@@ -575,6 +575,16 @@ class StacClient:
     def requests_sent(self) -> int:
         return self._session.requests_sent
 
+    def close(self) -> None:
+        """Close the HTTP session and its connection pool."""
+        self._session.close()
+
+    def __enter__(self) -> StacClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self._session.refusal = None
         try:

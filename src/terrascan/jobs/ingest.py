@@ -390,7 +390,8 @@ def run_ingest(spec: IngestSpec, ctx: JobContext) -> dict[str, Any]:
         raise InvalidInputError("the ingest job needs the catalog")
     settings = get_settings()
     aoi = _spec_aoi(spec, ctx)
-    scenes = StacClient(settings.stac_api_url).get_items(spec.item_ids, spec.collections)
+    with StacClient(settings.stac_api_url) as client:
+        scenes = client.get_items(spec.item_ids, spec.collections)
     hosts: list[str] = list(settings.asset_hosts)
     access = AssetAccess(allowed_hosts=hosts)
     records = []

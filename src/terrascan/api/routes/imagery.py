@@ -399,14 +399,15 @@ def discover(
     if body.aoi_id is not None:
         aoi = AOIRepository(session).get(body.aoi_id, org_id=ctx.org_id)
         intersects = _search_geometry(aoi.geometry)
-    result = StacClient(settings.stac_api_url).search(
-        bbox=body.bbox,
-        intersects=intersects,
-        datetime=body.datetime,
-        collections=body.collections,
-        max_cloud=body.max_cloud,
-        limit=body.limit,
-    )
+    with StacClient(settings.stac_api_url) as client:
+        result = client.search(
+            bbox=body.bbox,
+            intersects=intersects,
+            datetime=body.datetime,
+            collections=body.collections,
+            max_cloud=body.max_cloud,
+            limit=body.limit,
+        )
     return {"type": "FeatureCollection", "features": [s.to_feature() for s in result.scenes]}
 
 
