@@ -213,7 +213,9 @@ class JobRuntime:
     def _fail_exhausted(self, job_id: uuid.UUID) -> None:
         now = self.clock()
         stale_before = now - timedelta(seconds=self.config.heartbeat_timeout_s)
-        error = "no attempts left"
+        # Only a running job whose heartbeat stopped gets here with every attempt used (a
+        # queued job always has one left): the same outcome the reconciler reports.
+        error = "no attempts left: the worker stopped responding on every attempt"
         if self._jobs(
             lambda jobs: jobs.fail_exhausted(
                 job_id, now=now, stale_before=stale_before, error=error
