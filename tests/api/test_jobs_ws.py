@@ -179,3 +179,23 @@ def test_the_stream_closes_when_its_token_expires(setup: Setup) -> None:
     assert code == 4401
     assert events and events[-1]["status"] != "completed"  # closed before the job ended
     setup.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=setup.alice.headers)
+
+
+def test_the_event_stream_ends_when_its_token_expires(setup: Setup) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    tokens = setup.client.app.state.tokens  # type: ignore[attr-defined]
+    claims = tokens.decode_access(setup.alice.access)
+    issued = datetime.now(UTC) - tokens.access_ttl + timedelta(seconds=2)
+    short = tokens.issue_access(claims.user_id, claims.session_id, now=issued)
+    job_id = _sleep_job(setup, seconds=8, steps=40)
+    statuses = []
+    with setup.client.stream(
+        "GET", f"/api/v1/jobs/{job_id}/events", headers={"Authorization": f"Bearer {short}"}
+    ) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                statuses.append(json.loads(line[6:])["status"])
+    assert statuses and "completed" not in statuses  # ended with the token, not the job
+    setup.client.post(f"/api/v1/jobs/{job_id}/cancel", headers=setup.alice.headers)

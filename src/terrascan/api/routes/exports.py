@@ -107,9 +107,11 @@ async def export_result(
     format: Annotated[ExportFormat, Query()] = "geotiff",
     redirect: Redirect = False,
 ) -> Response:
-    job = result_job(session, job_id, ctx.org_id)
+    job = await run_in_threadpool(result_job, session, job_id, ctx.org_id)  # catalog I/O
     response = await export_response(session, store, job, format, redirect=redirect)
-    audit_export(session, request, job, format, response, actor_id=ctx.user.id)
+    await run_in_threadpool(
+        audit_export, session, request, job, format, response, actor_id=ctx.user.id
+    )
     return response
 
 

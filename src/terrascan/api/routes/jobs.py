@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from terrascan.api.deps import SessionDep
-from terrascan.api.security import OrgContext, get_current_user, require
+from terrascan.api.security import AccessClaimsDep, OrgContext, get_current_user, require
 from terrascan.catalog.jobs import JobRepository
 from terrascan.catalog.models import AnalysisJob, JobStatus
 from terrascan.errors import AuthenticationError, NotFoundError, PermissionDeniedError
@@ -169,10 +169,14 @@ def _sse(event: JobEvent) -> bytes:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-def job_events(job_id: uuid.UUID, ctx: Reader, request: Request) -> StreamingResponse:
+def job_events(
+    job_id: uuid.UUID, ctx: Reader, claims: AccessClaimsDep, request: Request
+) -> StreamingResponse:
     """The job's current state as a first ``status`` event, then its progress and status events
-    until a terminal status (``completed``, ``failed``, ``cancelled``)."""
+    until a terminal status (``completed``, ``failed``, ``cancelled``) or until the access token
+    expires (the client reconnects with a fresh one)."""
     subscription, first = _follow(request.app.state.jobs, job_id, ctx.org_id)
+    expires_at = claims.expires_at
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -180,6 +184,8 @@ def job_events(job_id: uuid.UUID, ctx: Reader, request: Request) -> StreamingRes
             if first["status"] in TERMINAL_STATUSES:
                 return
             while not await request.is_disconnected():
+                if datetime.now(UTC) >= expires_at:  # no longer than its token
+                    return
                 event = await _wait(subscription, KEEPALIVE_S)
                 if event is None:
                     yield b": keep-alive\n\n"

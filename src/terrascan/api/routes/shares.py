@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -230,7 +231,9 @@ async def export_shared(
     redirect: Redirect = False,
 ) -> Response:
     response = await export_response(session, store, job, format, redirect=redirect)
-    audit_export(session, request, job, format, response, actor_id=None, share_id=link.id)
+    await run_in_threadpool(  # catalog I/O off the event loop
+        audit_export, session, request, job, format, response, actor_id=None, share_id=link.id
+    )
     return response
 
 
