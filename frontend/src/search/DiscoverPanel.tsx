@@ -9,6 +9,7 @@ import type { AOIPublic, JobPublic } from "../api/types";
 import type { DiscoverRequest, DiscoverResponse } from "../api/contracts";
 import { discoverRequest, ingestRequest } from "./discover";
 import { fitToFootprints } from "./footprints";
+import { SearchFilters } from "./SearchFilters";
 import { ApiError } from "../api/errors";
 import { JobProgress } from "../jobs/JobProgress";
 import { ErrorNotice, Notice } from "../ui/Notice";
@@ -92,20 +93,14 @@ export function DiscoverPanel({ aois, onIngested }: { aois: readonly AOIPublic[]
   return (
     <section className="panel" aria-label="Discover imagery">
       <form className="search-form" onSubmit={(e) => void discover(e)}>
-        <div className="row">
-          <label>
-            From
-            <input type="date" value={start} onChange={(e) => setStart(e.target.value)} />
-          </label>
-          <label>
-            To
-            <input type="date" value={end} onChange={(e) => setEnd(e.target.value)} />
-          </label>
-        </div>
-        <label>
-          Cloud cover at most {maxCloud}%
-          <input type="range" min={0} max={100} step={5} value={maxCloud} onChange={(e) => setMaxCloud(Number(e.target.value))} />
-        </label>
+        <SearchFilters
+          start={start}
+          end={end}
+          maxCloud={maxCloud}
+          onStart={setStart}
+          onEnd={setEnd}
+          onMaxCloud={setMaxCloud}
+        />
         <label>
           Where
           <select value={where} onChange={(e) => setWhere(e.target.value)} aria-label="Discover where">

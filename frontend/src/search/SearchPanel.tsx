@@ -13,6 +13,7 @@ import { DiscoverPanel } from "./DiscoverPanel";
 import { ErrorNotice, Notice } from "../ui/Notice";
 import { UploadForm } from "./UploadForm";
 import { fitToFootprints } from "./footprints";
+import { SearchFilters } from "./SearchFilters";
 
 export const FOOTPRINTS_LAYER_ID = "search-footprints";
 
@@ -181,20 +182,14 @@ export function SearchPanel({ onResults }: { onResults?: (results: ImageryFeatur
     </div>
     <section className="panel" aria-label="Imagery search" hidden={mode !== "catalog"}>
       <form className="search-form" onSubmit={(e) => void search(e)}>
-        <div className="row">
-          <label>
-            From
-            <input type="date" value={start} onChange={(e) => setStart(e.target.value)} />
-          </label>
-          <label>
-            To
-            <input type="date" value={end} onChange={(e) => setEnd(e.target.value)} />
-          </label>
-        </div>
-        <label>
-          Cloud cover at most {maxCloud}%
-          <input type="range" min={0} max={100} step={5} value={maxCloud} onChange={(e) => setMaxCloud(Number(e.target.value))} />
-        </label>
+        <SearchFilters
+          start={start}
+          end={end}
+          maxCloud={maxCloud}
+          onStart={setStart}
+          onEnd={setEnd}
+          onMaxCloud={setMaxCloud}
+        />
         <label>
           Where
           <select value={area} onChange={(e) => setArea(e.target.value)}>
