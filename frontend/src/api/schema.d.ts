@@ -1021,7 +1021,8 @@ export interface paths {
         /**
          * Live progress (Server-Sent Events)
          * @description The job's current state as a first ``status`` event, then its progress and status events
-         *     until a terminal status (``completed``, ``failed``, ``cancelled``).
+         *     until a terminal status (``completed``, ``failed``, ``cancelled``) or until the access token
+         *     expires (the client reconnects with a fresh one).
          */
         get: operations["job_events_api_v1_jobs__job_id__events_get"];
         put?: never;
