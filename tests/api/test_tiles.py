@@ -16,8 +16,24 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from tests.api._accounts import account_settings, open_client, signup
-from tests.api._analysis import CRS, SIZE, TRANSFORM, Journey, ndvi, run_journey
+from tests.api._accounts import (
+    account_settings,
+    add_member,
+    make_team,
+    open_client,
+    signin,
+    signup,
+)
+from tests.api._analysis import (
+    CRS,
+    SIZE,
+    TRANSFORM,
+    Journey,
+    ndvi,
+    run_journey,
+    upload,
+    write_scene,
+)
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 ZOOM = 15
@@ -310,3 +326,65 @@ class Canary:
         self.process.wait(timeout=10)
         assert self.process.stdout is not None
         self.process.stdout.close()
+
+
+def test_every_tile_request_checks_sign_in_and_membership_cache_hits_too(
+    journey: Journey, tmp_path: Path
+) -> None:
+    """Tile routes check the caller in the catalog with lookups of their own (one worker-thread
+    call); a cache hit is still served only to a live sign-in of a current member."""
+    client, alice = journey.client, journey.alice
+    team = make_team(client, alice, "Tile team")
+    carol = signup(client, "carol@example.org")
+    add_member(client, alice, team, carol, "viewer")
+    carol_again = signin(client, "carol@example.org").in_org(team)
+    carol = carol.in_org(team)
+    scene_path = write_scene(tmp_path / "team.tif", journey.before)
+    imagery_id = upload(client, alice.in_org(team), scene_path, "team scene")
+
+    tile = _centre_tile()
+    url = f"/api/v1/imagery/{imagery_id}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy"
+    url += "?algorithm=ndvi"
+    first = client.get(url, headers=carol.headers)
+    assert first.status_code == 200, first.text
+    assert first.headers["x-cache"] == "miss"
+    expected, inside = _expected(tile, ndvi(journey.before))
+    data = _npy(first.content)
+    valid = data[1] > 0
+    assert valid.sum() > 1000 and not (valid & ~inside).any()
+    close = np.isclose(data[0][valid], expected[valid], atol=1e-5)
+    assert close.mean() > 0.97  # pixels on raster cell edges may round the other way
+    assert client.get(url, headers=carol_again.headers).headers["x-cache"] == "hit"
+
+    # one of carol's sign-ins ends: its token is refused, the other still reads the cache
+    out = client.post("/api/v1/auth/logout", json={"refresh_token": carol.refresh})
+    assert out.status_code == 204, out.text
+    assert client.get(url, headers=carol.headers).status_code == 401
+    assert client.get(url, headers=carol_again.headers).headers["x-cache"] == "hit"
+
+    # carol leaves the team (removed by its owner): 404 at once, cached tile or not
+    removed = client.delete(f"/api/v1/orgs/{team}/members/{carol.user_id}", headers=alice.headers)
+    assert removed.status_code == 204, removed.text
+    gone = client.get(url, headers=carol_again.headers)
+    assert gone.status_code == 404 and "x-cache" not in gone.headers
+    assert client.get(url, headers=alice.in_org(team).headers).headers["x-cache"] == "hit"
+    # and outside the team (her personal organisation) the scene does not exist for her
+    assert client.get(url, headers=carol_again.in_org(None).headers).status_code == 404
+
+
+def test_tile_matrix_sets_are_kept_per_thread_not_copied_per_request() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from morecantile.errors import InvalidIdentifier
+
+    from terrascan.api.routes.tiles import TILE_MATRIX_SETS
+
+    here = TILE_MATRIX_SETS.get("WebMercatorQuad")
+    assert TILE_MATRIX_SETS.get("WebMercatorQuad") is here
+    with ThreadPoolExecutor(1) as pool:
+        there = pool.submit(TILE_MATRIX_SETS.get, "WebMercatorQuad").result()
+    assert there is not here
+    assert there.model_dump() == here.model_dump() == TMS.model_dump()
+    assert TILE_MATRIX_SETS.list() == morecantile.tms.list()
+    with pytest.raises(InvalidIdentifier):
+        TILE_MATRIX_SETS.get("NoSuchMatrixSet")

@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from terrascan.api.deps import SessionDep
-from terrascan.api.security import AccessClaimsDep, OrgContext, get_current_user, require
+from terrascan.api.security import Access, AccessClaimsDep, OrgContext, require
 from terrascan.catalog.jobs import JobRepository
 from terrascan.catalog.models import AnalysisJob, JobStatus
 from terrascan.errors import AuthenticationError, NotFoundError, PermissionDeniedError
@@ -257,8 +257,7 @@ def _ws_org(app: Any, token: str, org_id: uuid.UUID | None) -> tuple[uuid.UUID, 
     when the token expires."""
     claims = app.state.tokens.decode_access(token)
     with app.state.catalog.session() as session:
-        user = get_current_user(claims, session)
-        ctx = require("job:read")(user=user, session=session, header_org=org_id, query_org=None)
+        ctx = Access(claims, org_id, "job:read").check(session)
         return ctx.org_id, claims.expires_at
 
 

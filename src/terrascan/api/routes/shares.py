@@ -24,13 +24,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from terrascan.api.deps import SessionDep, StoreDep
+from terrascan.api.deps import CatalogDep, SessionDep, StoreDep
 from terrascan.api.routes import tiles
 from terrascan.api.routes.analysis import result_job
 from terrascan.api.routes.exports import ExportFormat, Redirect, audit_export, export_response
 from terrascan.api.routes.jobs import JobPublic
 from terrascan.api.security import CommitFirst, OrgContext, client_ip, require
 from terrascan.catalog.accounts import AuditLogRepository, scope_to_org
+from terrascan.catalog.database import Catalog
 from terrascan.catalog.models import AnalysisJob, ShareLink
 from terrascan.catalog.shares import ShareLinkRepository, ShareState, aware, share_state
 
@@ -193,8 +194,15 @@ def shared_job(link: LiveLink, session: SessionDep) -> AnalysisJob:
 SharedJob = Annotated[AnalysisJob, Depends(shared_job)]
 
 
-def shared_source(job: SharedJob, store: StoreDep) -> tiles.TileSource:
-    return tiles.result_tile_source(store, job)
+async def shared_source(token: Token, catalog: CatalogDep, store: StoreDep) -> tiles.TileSource:
+    """The linked result's tile source: the link's checks and the result's lookup in one
+    session and one worker-thread call (a tile request's whole catalog work)."""
+    return await run_in_threadpool(_shared_source, catalog, store, token)
+
+
+def _shared_source(catalog: Catalog, store: Any, token: str) -> tiles.TileSource:
+    with catalog.session() as session:
+        return tiles.result_tile_source(store, shared_job(live_link(token, session), session))
 
 
 @public_router.get("", response_model=SharedResult, summary="A shared result (no sign-in)")

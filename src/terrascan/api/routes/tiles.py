@@ -28,6 +28,7 @@ reduced factory: tiles and tilejson only.
 """
 
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -36,16 +37,20 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
+import attrs
 import numpy as np
 from cachetools import LRUCache
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
+from morecantile import TileMatrixSet
+from morecantile.defaults import TileMatrixSets
+from morecantile.defaults import tms as morecantile_tms
 from morecantile.errors import MorecantileError
 from rasterio._err import CPLE_AppDefinedError
 from rio_tiler.errors import (
@@ -59,9 +64,10 @@ from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 from starlette.responses import Response
 
-from terrascan.api.deps import SessionDep, StoreDep
+from terrascan.api.deps import CatalogDep, StoreDep
 from terrascan.api.errors import problem
-from terrascan.api.security import OrgContext, require
+from terrascan.api.security import Access, access_for
+from terrascan.catalog.database import Catalog
 from terrascan.core.indices import INDICES, IndexDefinition
 from terrascan.errors import ConfigurationError, NotFoundError
 from terrascan.settings import Settings
@@ -112,30 +118,50 @@ class TileSource:
     band_names: tuple[str, ...]
 
 
-def imagery_source(
+#: A dependency resolving the request's object for the caller (``imagery_source`` and co).
+Resolver = Callable[..., Awaitable[TileSource]]
+
+
+async def imagery_source(
     imagery_id: Annotated[uuid.UUID, Path(description="An imagery record of the organisation")],
-    ctx: Annotated[OrgContext, Depends(require("imagery:read"))],
-    session: SessionDep,
+    access: Annotated[Access, Depends(access_for("imagery:read"))],
+    catalog: CatalogDep,
     store: StoreDep,
 ) -> TileSource:
+    return await run_in_threadpool(_imagery_source, catalog, store, access, imagery_id)
+
+
+def _imagery_source(
+    catalog: Catalog, store: Any, access: Access, imagery_id: uuid.UUID
+) -> TileSource:
+    """The caller's checks and the record's lookup in one session and one worker-thread call:
+    a tile request's whole catalog work."""
     from terrascan.catalog.imagery import ImagerySearchRepository
 
-    row = ImagerySearchRepository(session).get(imagery_id, org_id=ctx.org_id)
-    if row.storage_key is None or row.status != "ready":
-        raise NotFoundError(f"imagery {imagery_id} has no stored raster")
-    names = tuple(str(n) for n in (row.bands or {}).get("names", []))
-    return _located(store, ctx.org_id, row.id, row.storage_key, names)
+    with catalog.session() as session:
+        ctx = access.check(session)
+        row = ImagerySearchRepository(session).get(imagery_id, org_id=ctx.org_id)
+        if row.storage_key is None or row.status != "ready":
+            raise NotFoundError(f"imagery {imagery_id} has no stored raster")
+        names = tuple(str(n) for n in (row.bands or {}).get("names", []))
+        return _located(store, ctx.org_id, row.id, row.storage_key, names)
 
 
-def result_source(
+async def result_source(
     job_id: Annotated[uuid.UUID, Path(description="A completed analysis job")],
-    ctx: Annotated[OrgContext, Depends(require("job:read"))],
-    session: SessionDep,
+    access: Annotated[Access, Depends(access_for("job:read"))],
+    catalog: CatalogDep,
     store: StoreDep,
 ) -> TileSource:
+    return await run_in_threadpool(_result_source, catalog, store, access, job_id)
+
+
+def _result_source(catalog: Catalog, store: Any, access: Access, job_id: uuid.UUID) -> TileSource:
     from terrascan.api.routes.analysis import result_job
 
-    return result_tile_source(store, result_job(session, job_id, ctx.org_id))
+    with catalog.session() as session:
+        ctx = access.check(session)
+        return result_tile_source(store, result_job(session, job_id, ctx.org_id))
 
 
 def result_tile_source(store: Any, job: Any) -> TileSource:
@@ -240,8 +266,8 @@ class LayerParams:
         return {k: v for k, v in values.items() if v is not None or not exclude_none}
 
 
-def _layer_dependency(resolve: Callable[..., TileSource]) -> Callable[..., LayerParams]:
-    def layer(
+def _layer_dependency(resolve: Resolver) -> Callable[..., Awaitable[LayerParams]]:
+    async def layer(
         request: Request,
         source: Annotated[TileSource, Depends(resolve)],
         indexes: Annotated[
@@ -320,7 +346,7 @@ def _index_algorithm(definition: IndexDefinition) -> type[Any]:
     return IndexAlgorithm
 
 
-def _process_dependency(resolve: Callable[..., TileSource], algorithms: Any) -> Callable[..., Any]:
+def _process_dependency(resolve: Resolver, algorithms: Any) -> Callable[..., Any]:
     """titiler's ``algorithm=`` / ``algorithm_params=`` dependency (same parameters), refusing
     parameters that are not a JSON object with 400 (titiler's own answers 500), and telling
     index algorithms the raster's band names."""
@@ -328,7 +354,7 @@ def _process_dependency(resolve: Callable[..., TileSource], algorithms: Any) -> 
 
     names = tuple(algorithms.data.keys())
 
-    def post_process(
+    async def post_process(
         source: Annotated[TileSource, Depends(resolve)],
         algorithm: Annotated[
             Literal[names] | None,  # type: ignore[valid-type]
@@ -421,7 +447,7 @@ def _check_request(request: Request) -> None:
 
         tms_id = request.path_params.get("tileMatrixSetId", "WebMercatorQuad")
         try:
-            tms = morecantile.tms.get(tms_id)
+            tms = TILE_MATRIX_SETS.get(tms_id)
             z, x, y = (int(request.path_params[k]) for k in ("z", "x", "y"))
         except (KeyError, ValueError, morecantile.errors.InvalidIdentifier):
             return
@@ -446,6 +472,9 @@ def cache_key(org_id: uuid.UUID, object_id: uuid.UUID, path: str, query: str) ->
 class TileCache:
     """The embedded mode's cache: responses in this process's memory, bounded in bytes (LRU),
     thread-safe."""
+
+    #: Whether ``get``/``put`` wait on I/O (and so run in a worker thread).
+    blocking = False
 
     def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
@@ -475,6 +504,7 @@ class RedisTileCache:
     (logged at most once a minute), never into failed tile requests."""
 
     PREFIX = "terrascan:tile:"
+    blocking = True
 
     def __init__(self, client: Any, *, ttl_s: int, max_entry_bytes: int = MAX_ENTRY_BYTES):
         self._client = client
@@ -556,11 +586,11 @@ class _CacheHit(Exception):
         self.entry = entry
 
 
-def _cache_dependency(resolve: Callable[..., TileSource]) -> Callable[..., None]:
+def _cache_dependency(resolve: Resolver) -> Callable[..., Any]:
     """Runs after ``resolve`` has authorised the object (org membership, or a live share link),
     so that a cached response is only ever served to someone allowed the fresh one."""
 
-    def lookup(request: Request, source: Annotated[TileSource, Depends(resolve)]) -> None:
+    async def lookup(request: Request, source: Annotated[TileSource, Depends(resolve)]) -> None:
         _check_request(request)
         if request.method != "GET":
             return
@@ -569,7 +599,8 @@ def _cache_dependency(resolve: Callable[..., TileSource]) -> Callable[..., None]
         query = urlencode(sorted(request.query_params.multi_items()))
         key = cache_key(source.org_id, source.object_id, request.url.path, query)
         request.state.tile_cache_key = key
-        entry = request.app.state.tile_cache.get(key)
+        cache = request.app.state.tile_cache
+        entry = await run_in_threadpool(cache.get, key) if cache.blocking else cache.get(key)
         if entry is not None:
             raise _CacheHit(entry)
 
@@ -612,13 +643,12 @@ class TileRoute(APIRoute):
                 if key is not None and response.status_code == 200 and hasattr(response, "body"):
                     kept = {k: v for k, v in response.headers.items() if k.startswith("content-")}
                     kept.pop("content-length", None)
-                    await run_in_threadpool(
-                        request.app.state.tile_cache.put,
-                        key,
-                        bytes(response.body),
-                        response.media_type or "",
-                        kept,
-                    )
+                    cache = request.app.state.tile_cache
+                    entry = (key, bytes(response.body), response.media_type or "", kept)
+                    if cache.blocking:
+                        await run_in_threadpool(cache.put, *entry)
+                    else:
+                        cache.put(*entry)
                     response.headers["X-Cache"] = "miss"
             # a shared link's tiles must stop when it is revoked: browsers revalidate each time
             shared = "/shared/" in request.url.path
@@ -667,6 +697,51 @@ def _patch_rio_tiler() -> None:
 # --------------------------------------------------------------------------- mounting
 
 
+class _ThreadTileMatrixSets(TileMatrixSets):
+    """morecantile's registry, handing out one tile matrix set per thread and identifier.
+
+    morecantile's ``get`` returns a deep copy each time, about 4 ms of a tile request (titiler
+    asks once per tile, the caps check once more). Nothing here mutates the sets; a copy per
+    thread keeps their lazily cached properties out of each other's way."""
+
+    _local = threading.local()
+
+    def get(self, identifier: str) -> TileMatrixSet:
+        sets: dict[str, TileMatrixSet] = self._local.__dict__.setdefault("sets", {})
+        found = sets.get(identifier)
+        if found is None:
+            found = sets[identifier] = super().get(identifier)
+        return found
+
+
+TILE_MATRIX_SETS = _ThreadTileMatrixSets(dict(morecantile_tms.tilematrixsets))
+
+#: titiler's query-parameter dependencies: they only parse parameters, so they run on the event
+#: loop (FastAPI runs a plain callable in its thread pool, a hop that costs more than parsing).
+PARSERS = (
+    "reader_dependency",
+    "tile_dependency",
+    "dataset_dependency",
+    "stats_dependency",
+    "histogram_dependency",
+    "img_preview_dependency",
+    "img_part_dependency",
+    "colormap_dependency",
+    "render_dependency",
+)
+
+
+def _on_loop(parse: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """``parse`` as an ``async def`` with the same parameters (FastAPI reads ``__signature__``)."""
+
+    async def parsed(**values: Any) -> Any:
+        return parse(**values)
+
+    parsed.__signature__ = inspect.signature(parse, eval_str=True)  # type: ignore[attr-defined]
+    parsed.__name__ = getattr(parse, "__name__", "parameters")
+    return parsed
+
+
 def _public_factory_class() -> type[Any]:
     from titiler.core.factory import TilerFactory
 
@@ -681,7 +756,7 @@ def _public_factory_class() -> type[Any]:
 
 
 def _factory(
-    resolve: Callable[..., TileSource],
+    resolve: Resolver,
     algorithms: Any,
     name: str,
     prefix: str,
@@ -690,20 +765,24 @@ def _factory(
 ) -> Any:
     from titiler.core.factory import TilerFactory
 
-    def path(source: Annotated[TileSource, Depends(resolve)]) -> str:
+    async def path(source: Annotated[TileSource, Depends(resolve)]) -> str:
         return source.path
 
-    def environment(source: Annotated[TileSource, Depends(resolve)]) -> dict[str, Any]:
+    async def environment(source: Annotated[TileSource, Depends(resolve)]) -> dict[str, Any]:
         return source.env
 
     factory_class = _public_factory_class() if tiles_only else TilerFactory
+    defaults: dict[str, Any] = {f.name: f.default for f in attrs.fields(factory_class)}
+    parsers: dict[str, Any] = {name: _on_loop(defaults[name]) for name in PARSERS}
     factory = factory_class(
+        **parsers,
+        supported_tms=TILE_MATRIX_SETS,
         router=APIRouter(route_class=TileRoute),
         reader=CogReader,
         path_dependency=path,
         layer_dependency=_layer_dependency(resolve),  # type: ignore[arg-type]
         process_dependency=_process_dependency(resolve, algorithms),
-        environment_dependency=environment,
+        environment_dependency=environment,  # type: ignore[arg-type]
         add_viewer=False,
         add_part=False,
         add_ogc_maps=False,
@@ -732,7 +811,7 @@ def _factory(
 def mount(
     app: FastAPI,
     path: str,
-    resolve: Callable[..., TileSource],
+    resolve: Resolver,
     *,
     tag: str,
     name: str,
