@@ -147,6 +147,41 @@ def test_membership_scopes_organisations(catalog: Catalog) -> None:
             repo.delete(repo.personal_org(alice.id).org)
 
 
+def test_signed_in_role_agrees_with_the_separate_checks(catalog: Catalog) -> None:
+    """The one-query check tile requests use gives what ``family_active``, ``membership`` and
+    ``personal_org`` give, and nothing where any of them refuses."""
+    alice, bob = _users(catalog, "sa@example.org", "sb@example.org")
+    with catalog.session() as session:
+        tokens, orgs = RefreshTokenRepository(session), OrganizationRepository(session)
+        _, live = tokens.issue(bob.id, ttl=DAY)
+        ended_raw, ended = tokens.issue(bob.id, ttl=DAY)
+        _, expired = tokens.issue(bob.id, ttl=-DAY)
+        tokens.revoke_token(ended_raw)
+        _, alices = tokens.issue(alice.id, ttl=DAY)
+        team = orgs.create_team("Signed in", owner_id=alice.id)
+        orgs.add_member(team.id, bob.id, Role.ANALYST)
+        personal = orgs.personal_org(bob.id).org.id
+
+    def role(user: User, family: uuid.UUID, org: uuid.UUID | None) -> object:
+        with catalog.session() as session:
+            return OrganizationRepository(session).signed_in_role(user.id, family, org)
+
+    assert role(bob, live.family_id, None) == (personal, Role.OWNER)
+    assert role(bob, live.family_id, team.id) == (team.id, Role.ANALYST)
+    assert role(alice, alices.family_id, team.id) == (team.id, Role.OWNER)
+    assert role(bob, ended.family_id, None) is None  # signed out
+    assert role(bob, expired.family_id, team.id) is None  # expired
+    assert role(bob, alices.family_id, None) is None  # someone else's sign-in session
+    assert role(bob, live.family_id, uuid.uuid4()) is None  # no such organisation
+    with catalog.session() as session:
+        OrganizationRepository(session).remove_member(team.id, bob.id)
+    assert role(bob, live.family_id, team.id) is None  # removed
+    assert role(bob, live.family_id, None) == (personal, Role.OWNER)
+    with catalog.session() as session:
+        session.execute(update(User).where(User.id == bob.id).values(is_active=False))
+    assert role(bob, live.family_id, None) is None  # deactivated
+
+
 def test_the_last_owner_stays(catalog: Catalog) -> None:
     alice, bob = _users(catalog, "o1@example.org", "o2@example.org")
     with catalog.session() as session:

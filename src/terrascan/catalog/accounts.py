@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from terrascan.catalog.models import (
@@ -170,6 +170,33 @@ class RefreshTokenRepository:
 # --------------------------------------------------------------------------- organisations
 
 
+def _signed_in(which: ColumnElement[bool]) -> Select[uuid.UUID, str]:
+    """``signed_in_role``'s query, built once (building it costs more than running it)."""
+    user_id: BindParameter[uuid.UUID] = bindparam("user_id")
+    live = (
+        select(RefreshToken.id)
+        .where(
+            RefreshToken.family_id == bindparam("family_id"),
+            RefreshToken.user_id == user_id,
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > bindparam("now"),
+        )
+        .exists()
+    )
+    return (
+        select(Organization.id, OrgMember.role)
+        .join(OrgMember, OrgMember.org_id == Organization.id)
+        .join(User, User.id == OrgMember.user_id)
+        .where(User.id == user_id, User.is_active.is_(True), live, which)
+        .order_by(Organization.created_at)
+        .limit(1)
+    )
+
+
+_SIGNED_IN_PERSONAL = _signed_in(Organization.is_personal.is_(True))
+_SIGNED_IN_ORG = _signed_in(Organization.id == bindparam("org_id"))
+
+
 @dataclass(frozen=True)
 class Membership:
     org: Organization
@@ -208,6 +235,20 @@ class OrganizationRepository:
         if found is None:
             raise NotFoundError("the user has no personal organization")
         return Membership(org=found[0], role=Role(found[1]))
+
+    def signed_in_role(
+        self, user_id: uuid.UUID, family_id: uuid.UUID, org_id: uuid.UUID | None
+    ) -> tuple[uuid.UUID, Role] | None:
+        """A request's sign-in checks in one query: the organisation and role of an active user
+        whose sign-in session ``family_id`` is live, in ``org_id`` (default: their personal
+        organisation). ``None`` when any check fails; ``family_active``, ``membership`` and
+        ``personal_org`` tell which."""
+        params = {"user_id": user_id, "family_id": family_id, "now": utcnow()}
+        if org_id is None:
+            found = self.session.execute(_SIGNED_IN_PERSONAL, params).first()
+        else:
+            found = self.session.execute(_SIGNED_IN_ORG, {**params, "org_id": org_id}).first()
+        return None if found is None else (found[0], Role(found[1]))
 
     def memberships(self, user_id: uuid.UUID) -> list[Membership]:
         stmt = (

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,9 +97,25 @@ class SpatialRepository(TenantRepository[SpatialRow]):
         return hits[offset : offset + limit]
 
 
+_STORED_RASTER = select(ImagerySource.storage_key, ImagerySource.bands).where(
+    ImagerySource.id == bindparam("id"),
+    ImagerySource.org_id == bindparam("org_id"),
+    ImagerySource.status == "ready",
+    ImagerySource.storage_key.is_not(None),
+)  # built once: a tile request's lookup, where building the statement costs more than running it
+
+
 class ImageryRepository(SpatialRepository[ImagerySource]):
     model = ImagerySource
     noun = "imagery"
+
+    def stored_raster(self, row_id: uuid.UUID, *, org_id: uuid.UUID) -> tuple[str, list[str]]:
+        """The storage key and band names of a ready scene of ``org_id`` (what a tile request
+        needs: two columns, not the whole row with its geometry), else 404."""
+        found = self.session.execute(_STORED_RASTER, {"id": row_id, "org_id": org_id}).first()
+        if found is None:
+            raise NotFoundError(f"{self.noun} {row_id} has no stored raster")
+        return str(found[0]), [str(n) for n in (found[1] or {}).get("names", [])]
 
     def search(
         self,

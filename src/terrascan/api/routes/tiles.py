@@ -68,8 +68,9 @@ from terrascan.api.deps import CatalogDep, StoreDep
 from terrascan.api.errors import problem
 from terrascan.api.security import Access, access_for
 from terrascan.catalog.database import Catalog
+from terrascan.catalog.repositories import ImageryRepository
 from terrascan.core.indices import INDICES, IndexDefinition
-from terrascan.errors import ConfigurationError, NotFoundError
+from terrascan.errors import ConfigurationError
 from terrascan.settings import Settings
 
 __all__ = [
@@ -136,15 +137,10 @@ def _imagery_source(
 ) -> TileSource:
     """The caller's checks and the record's lookup in one session and one worker-thread call:
     a tile request's whole catalog work."""
-    from terrascan.catalog.imagery import ImagerySearchRepository
-
     with catalog.session() as session:
-        ctx = access.check(session)
-        row = ImagerySearchRepository(session).get(imagery_id, org_id=ctx.org_id)
-        if row.storage_key is None or row.status != "ready":
-            raise NotFoundError(f"imagery {imagery_id} has no stored raster")
-        names = tuple(str(n) for n in (row.bands or {}).get("names", []))
-        return _located(store, ctx.org_id, row.id, row.storage_key, names)
+        org_id = access.checked_org(session)
+        key, names = ImageryRepository(session).stored_raster(imagery_id, org_id=org_id)
+    return _located(store, org_id, imagery_id, key, tuple(names))
 
 
 async def result_source(
@@ -160,8 +156,7 @@ def _result_source(catalog: Catalog, store: Any, access: Access, job_id: uuid.UU
     from terrascan.api.routes.analysis import result_job
 
     with catalog.session() as session:
-        ctx = access.check(session)
-        return result_tile_source(store, result_job(session, job_id, ctx.org_id))
+        return result_tile_source(store, result_job(session, job_id, access.checked_org(session)))
 
 
 def result_tile_source(store: Any, job: Any) -> TileSource:
