@@ -119,8 +119,24 @@ class TileSource:
     band_names: tuple[str, ...]
 
 
+UNRESOLVED = TileSource(uuid.UUID(int=0), uuid.UUID(int=0), "", {}, ())
+
 #: A dependency resolving the request's object for the caller (``imagery_source`` and co).
 Resolver = Callable[..., Awaitable[TileSource]]
+
+
+def resolved(request: Request) -> TileSource:
+    """The object the route's resolver found for this request. Every tile route's first
+    dependency (the cache lookup) runs the resolver and keeps its answer on the request, so the
+    other dependencies read it here: declaring ``Depends(resolver)`` again would make FastAPI
+    validate the resolver's parameters again for each of them (it solves a dependency's own
+    dependencies before looking in its cache).
+
+    When the resolver's own parameters fail validation (an id that is no UUID) it does not run;
+    FastAPI still runs the other dependencies before answering 422 with the errors it
+    collected, so they get an empty source (the route itself never runs)."""
+    source: TileSource = getattr(request.state, "tile_source", UNRESOLVED)
+    return source
 
 
 async def imagery_source(
@@ -261,31 +277,30 @@ class LayerParams:
         return {k: v for k, v in values.items() if v is not None or not exclude_none}
 
 
-def _layer_dependency(resolve: Resolver) -> Callable[..., Awaitable[LayerParams]]:
-    async def layer(
-        request: Request,
-        source: Annotated[TileSource, Depends(resolve)],
-        indexes: Annotated[
-            list[int] | None, Query(alias="bidx", description="Band numbers (1-based)")
-        ] = None,
-        expression: Annotated[
-            str | None,
-            Query(
-                description="Band math: band names or b<n>, numbers, + - * / ( ) and ; only",
-                max_length=MAX_EXPRESSION_CHARS,
-            ),
-        ] = None,
-    ) -> LayerParams:
-        if indexes and any(not 1 <= i <= max(1, len(source.band_names)) for i in indexes):
-            raise HTTPException(400, "bidx: band number out of range")
-        if indexes and len(indexes) > MAX_EXPRESSIONS:
-            raise HTTPException(400, f"bidx: at most {MAX_EXPRESSIONS} bands")
-        checked = check_expression(expression, source.band_names) if expression else None
-        if not indexes and not checked:
-            indexes = _index_bands(request.query_params.get("algorithm"), source.band_names)
-        return LayerParams(indexes=indexes, expression=checked)
-
-    return layer
+async def layer_params(
+    request: Request,
+    indexes: Annotated[
+        list[int] | None, Query(alias="bidx", description="Band numbers (1-based)")
+    ] = None,
+    expression: Annotated[
+        str | None,
+        Query(
+            description="Band math: band names or b<n>, numbers, + - * / ( ) and ; only",
+            max_length=MAX_EXPRESSION_CHARS,
+        ),
+    ] = None,
+) -> LayerParams:
+    """titiler's ``BidxExprParams`` with band numbers checked against the raster and the
+    expression checked by ``check_expression``."""
+    source = resolved(request)
+    if indexes and any(not 1 <= i <= max(1, len(source.band_names)) for i in indexes):
+        raise HTTPException(400, "bidx: band number out of range")
+    if indexes and len(indexes) > MAX_EXPRESSIONS:
+        raise HTTPException(400, f"bidx: at most {MAX_EXPRESSIONS} bands")
+    checked = check_expression(expression, source.band_names) if expression else None
+    if not indexes and not checked:
+        indexes = _index_bands(request.query_params.get("algorithm"), source.band_names)
+    return LayerParams(indexes=indexes, expression=checked)
 
 
 def _index_bands(algorithm: str | None, band_names: tuple[str, ...]) -> list[int] | None:
@@ -341,7 +356,7 @@ def _index_algorithm(definition: IndexDefinition) -> type[Any]:
     return IndexAlgorithm
 
 
-def _process_dependency(resolve: Resolver, algorithms: Any) -> Callable[..., Any]:
+def _process_dependency(algorithms: Any) -> Callable[..., Any]:
     """titiler's ``algorithm=`` / ``algorithm_params=`` dependency (same parameters), refusing
     parameters that are not a JSON object with 400 (titiler's own answers 500), and telling
     index algorithms the raster's band names."""
@@ -350,7 +365,7 @@ def _process_dependency(resolve: Resolver, algorithms: Any) -> Callable[..., Any
     names = tuple(algorithms.data.keys())
 
     async def post_process(
-        source: Annotated[TileSource, Depends(resolve)],
+        request: Request,
         algorithm: Annotated[
             Literal[names] | None,  # type: ignore[valid-type]
             Query(description="Algorithm name"),
@@ -370,7 +385,7 @@ def _process_dependency(resolve: Resolver, algorithms: Any) -> Callable[..., Any
         except (ValueError, TypeError, ValidationError) as exc:
             raise HTTPException(400, f"algorithm_params: {exc}"[:300]) from exc
         if "source_bands" in type(chosen).model_fields:
-            chosen.source_bands = tuple(source.band_names)
+            chosen.source_bands = tuple(resolved(request).band_names)
         return chosen
 
     return post_process
@@ -586,6 +601,7 @@ def _cache_dependency(resolve: Resolver) -> Callable[..., Any]:
     so that a cached response is only ever served to someone allowed the fresh one."""
 
     async def lookup(request: Request, source: Annotated[TileSource, Depends(resolve)]) -> None:
+        request.state.tile_source = source
         _check_request(request)
         if request.method != "GET":
             return
@@ -760,11 +776,11 @@ def _factory(
 ) -> Any:
     from titiler.core.factory import TilerFactory
 
-    async def path(source: Annotated[TileSource, Depends(resolve)]) -> str:
-        return source.path
+    async def path(request: Request) -> str:
+        return resolved(request).path
 
-    async def environment(source: Annotated[TileSource, Depends(resolve)]) -> dict[str, Any]:
-        return source.env
+    async def environment(request: Request) -> dict[str, Any]:
+        return resolved(request).env
 
     factory_class = _public_factory_class() if tiles_only else TilerFactory
     defaults: dict[str, Any] = {f.name: f.default for f in attrs.fields(factory_class)}
@@ -775,8 +791,8 @@ def _factory(
         router=APIRouter(route_class=TileRoute),
         reader=CogReader,
         path_dependency=path,
-        layer_dependency=_layer_dependency(resolve),  # type: ignore[arg-type]
-        process_dependency=_process_dependency(resolve, algorithms),
+        layer_dependency=layer_params,  # type: ignore[arg-type]
+        process_dependency=_process_dependency(algorithms),
         environment_dependency=environment,  # type: ignore[arg-type]
         add_viewer=False,
         add_part=False,
