@@ -43,6 +43,7 @@ test: $(VENV)/.dev-deps services $(WEB_STAMP)
 	bash scripts/frontend.sh test
 
 bench: $(VENV)/.dev-deps
+	bash scripts/bench-tools.sh
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.dev-deps
