@@ -15,6 +15,8 @@ Prints, each beside its baseline measured in the same run:
    a real uvicorn on 127.0.0.1 running the same data directory: throughput and p95 for
    uncached tiles (the server's cache off) and for cached tiles, against 1 client; and
    uncached tiles from 2 uvicorn worker processes against 1 (how replicas scale here).
+4. T8: 200 connections for 60 s (``--seconds`` x 4) asking for uncached tiles: the answers
+   (tiles, or 503 with Retry-After beyond the render limit), p95 and the server's memory.
 
 The scene is a realistic 4-band 2048 x 2048 uint16 scene (blue, green, red, nir; smooth fields,
 sharp-edged patches, texture and noise, from ``benchmarks.raster_engine``) written as a COG,
@@ -159,9 +161,11 @@ class App:
         self.app.state.catalog.dispose()
 
 
-async def asgi_get(app: Any, target: str, headers: dict[str, str]) -> bytes:
-    """``GET target`` as one ASGI call, the way a server hands a request to the app; the body
-    of a 200, else an error."""
+async def asgi_request(
+    app: Any, target: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """``GET target`` as one ASGI call, the way a server hands a request to the app (no client
+    library in between): the status, the response headers and the body."""
     path, _, query = target.partition("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
@@ -171,6 +175,7 @@ async def asgi_get(app: Any, target: str, headers: dict[str, str]) -> bytes:
                     *((k.lower().encode(), v.encode()) for k, v in headers.items())],
     }  # fmt: skip
     status, body = 0, bytearray()
+    response_headers: dict[str, str] = {}
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -179,13 +184,20 @@ async def asgi_get(app: Any, target: str, headers: dict[str, str]) -> bytes:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+            response_headers.update((k.decode(), v.decode()) for k, v in message["headers"])
         elif message["type"] == "http.response.body":
             body.extend(message.get("body", b""))
 
     await app(scope, receive, send)
+    return status, response_headers, bytes(body)
+
+
+async def asgi_get(app: Any, target: str, headers: dict[str, str]) -> bytes:
+    """The body of ``GET target`` through :func:`asgi_request`; an error unless 200."""
+    status, _, body = await asgi_request(app, target, headers)
     if status != 200:
-        raise RuntimeError(f"{status} {target}: {bytes(body[:200])!r}")
-    return bytes(body)
+        raise RuntimeError(f"{status} {target}: {body[:200]!r}")
+    return body
 
 
 def pixels_agree(a: bytes, b: bytes) -> float:
@@ -221,12 +233,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(data_dir: Path, cache: str, workers: int = 1) -> Iterator[str]:
+def uvicorn_server(
+    data_dir: Path, cache: str, workers: int = 1, render_limit: int | None = None
+) -> Iterator[tuple[str, int]]:
+    """A uvicorn over ``data_dir``: its base URL and process id."""
     import httpx
 
     port = free_port()
     env = {**os.environ, "TERRASCAN_DATA_DIR": str(data_dir), "TERRASCAN_MODE": "embedded",
            "TERRASCAN_LOG_LEVEL": "WARNING", "TERRASCAN_TILE_CACHE_URL": cache}  # fmt: skip
+    if render_limit is not None:
+        env["TERRASCAN_TILE_RENDER_LIMIT"] = str(render_limit)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "terrascan.api.app:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
@@ -245,7 +262,7 @@ def uvicorn_server(data_dir: Path, cache: str, workers: int = 1) -> Iterator[str
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.2)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -257,19 +274,27 @@ WRK_SCRIPT = Path(__file__).with_name("tiles_wrk.lua")
 class Load:
     """One load run: responses per second and latency percentiles (seconds)."""
 
-    def __init__(self, throughput: float, p50: float, p95: float) -> None:
+    def __init__(
+        self, throughput: float, p50: float, p95: float, statuses: dict[str, int] | None = None
+    ) -> None:
         self.throughput, self.p50, self.p95 = throughput, p50, p95
+        self.statuses = statuses or {}
 
 
 def load_test(
-    base: str, paths: list[str], headers: dict[str, str], clients: int, seconds: float
+    base: str,
+    paths: list[str],
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+    accept: tuple[str, ...] = ("200",),
 ) -> Load:
     """``clients`` connections asking for ``paths`` in turn for ``seconds``: wrk (one thread
     per connection), or, where wrk is not installed, Python threads with one ``httpx.Client``
     each (a heavier client: it competes with the server for the same 2 cores)."""
     if shutil.which("wrk"):
-        return _wrk(base, paths, headers, clients, seconds)
-    return _threads(base, paths, headers, clients, seconds)
+        return _wrk(base, paths, headers, clients, seconds, accept)
+    return _threads(base, paths, headers, clients, seconds, accept)
 
 
 def load_tool() -> str:
@@ -277,7 +302,12 @@ def load_tool() -> str:
 
 
 def _wrk(
-    base: str, paths: list[str], headers: dict[str, str], clients: int, seconds: float
+    base: str,
+    paths: list[str],
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+    accept: tuple[str, ...],
 ) -> Load:
     import json
 
@@ -285,19 +315,25 @@ def _wrk(
         listing.write("\n".join(paths) + "\n")
         listing.flush()
         options = [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
-        command = ["wrk", "-t", str(clients), "-c", str(clients), "-d", f"{seconds:.0f}s",
+        command = ["wrk", "-t", str(min(clients, 8)), "-c", str(clients), "-d", f"{seconds:.0f}s",
                    "--timeout", "30s", "-s", str(WRK_SCRIPT), *options, base, "--",
                    listing.name]  # fmt: skip
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
-    if result["non_2xx"] or result["socket_errors"]:
+    statuses = {str(k): int(v) for k, v in result["statuses"].items()}
+    if result["socket_errors"] or set(statuses) - set(accept):
         raise RuntimeError(f"wrk saw failed requests: {result}")
     throughput = result["requests"] / (result["duration_us"] / 1e6)
-    return Load(throughput, result["p50_us"] / 1e6, result["p95_us"] / 1e6)
+    return Load(throughput, result["p50_us"] / 1e6, result["p95_us"] / 1e6, statuses)
 
 
 def _threads(
-    base: str, paths: list[str], headers: dict[str, str], clients: int, seconds: float
+    base: str,
+    paths: list[str],
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+    accept: tuple[str, ...],
 ) -> Load:
     import httpx
 
@@ -306,6 +342,7 @@ def _threads(
     source = iter(paths * 100_000)
     deadline = time.monotonic() + seconds
     errors: list[str] = []
+    statuses: dict[str, int] = {}
 
     def client() -> None:
         with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
@@ -317,10 +354,12 @@ def _threads(
                 started = time.perf_counter()
                 response = http.get(path)
                 elapsed = time.perf_counter() - started
+                status = str(response.status_code)
                 with lock:
                     latencies.append(elapsed)
-                    if response.status_code != 200:
-                        errors.append(f"{response.status_code} {path}")
+                    statuses[status] = statuses.get(status, 0) + 1
+                    if status not in accept:
+                        errors.append(f"{status} {path}")
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -331,7 +370,7 @@ def _threads(
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
     throughput = len(latencies) / (time.perf_counter() - started)
-    return Load(throughput, pct(latencies, 50), pct(latencies, 95))
+    return Load(throughput, pct(latencies, 50), pct(latencies, 95), statuses)
 
 
 class RawClient:
@@ -409,7 +448,7 @@ def bench_http(app: App, data_dir: Path, samples: int, seconds: float) -> None:
     tiles = tiles_over(app.stored, 14)
     chosen = [tiles[i % len(tiles)] for i in range(samples)]
     paths = [app.url(t) for t in tiles]
-    with uvicorn_server(data_dir, cache="off") as base:
+    with uvicorn_server(data_dir, cache="off") as (base, _):
         http = RawClient(base, app.headers)
         for tile in chosen[:3]:
             http.get(app.url(tile))
@@ -429,7 +468,7 @@ def bench_http(app: App, data_dir: Path, samples: int, seconds: float) -> None:
           f" p50 {eight.p50 * 1e3:.0f} ms, p95 {eight.p95 * 1e3:.0f} ms  (baseline 1 client: "
           f"{one.throughput:.1f} tiles/s, p95 {one.p95 * 1e3:.0f} ms; throughput ratio "
           f"{eight.throughput / one.throughput:.2f}x)")  # fmt: skip
-    with uvicorn_server(data_dir, cache="off", workers=2) as base:
+    with uvicorn_server(data_dir, cache="off", workers=2) as (base, _):
         load_test(base, paths, app.headers, 8, 3)  # warm both processes up (imports, JIT)
         two = load_test(base, paths, app.headers, 8, seconds)
     print(f"8 clients, 2 uvicorn worker processes, uncached NDVI tiles: {two.throughput:.1f} "
@@ -438,7 +477,7 @@ def bench_http(app: App, data_dir: Path, samples: int, seconds: float) -> None:
           f"{two.throughput / eight.throughput:.2f}x)")  # fmt: skip
 
     warm = [app.url(t) for t in tiles[:16]]
-    with uvicorn_server(data_dir, cache="memory") as base:
+    with uvicorn_server(data_dir, cache="memory") as (base, _):
         http = RawClient(base, app.headers)
         for path in warm:  # fill the server's cache
             http.get(path)
@@ -455,6 +494,40 @@ def bench_http(app: App, data_dir: Path, samples: int, seconds: float) -> None:
     print(f"  latencies from one kept-alive connection (http.client); load: {load_tool()}, "
           f"{seconds:.0f} s per run, against one uvicorn worker process unless said; the load "
           f"generator shares the 2 cores with the server")  # fmt: skip
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux ``/proc``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_burst(app: App, data_dir: Path, seconds: float) -> None:
+    """T8: 200 connections asking for uncached tiles for ``seconds`` against one uvicorn
+    worker with the default render limit: the answers (200, or 503 with Retry-After), latency,
+    and the server's memory before and after, beside 8 connections."""
+    paths = [app.url(t) for t in tiles_over(app.stored, 14)]
+    with uvicorn_server(data_dir, cache="off") as (base, pid):
+        either = ("200", "503")
+        load_test(base, paths, app.headers, 8, 3, accept=either)  # warm up (imports, JIT)
+        eight = load_test(base, paths, app.headers, 8, seconds / 4, accept=either)
+        before = rss_mb(pid)
+        burst = load_test(base, paths, app.headers, 200, seconds / 2, accept=either)
+        middle = rss_mb(pid)
+        rest = load_test(base, paths, app.headers, 200, seconds / 2, accept=either)
+        after = rss_mb(pid)
+    for status, n in rest.statuses.items():
+        burst.statuses[status] = burst.statuses.get(status, 0) + n
+    done = burst.statuses.get("200", 0) / sum(burst.statuses.values())
+    print(f"200 clients for {seconds:.0f} s, uvicorn on 127.0.0.1, uncached NDVI tiles: "
+          f"{burst.statuses} ({done:.0%} rendered, the rest 503 with Retry-After at once); "
+          f"{burst.statuses.get('200', 0) / seconds:.1f} tiles/s, p50 {rest.p50 * 1e3:.0f} ms, "
+          f"p95 {burst.p95 * 1e3:.0f} / {rest.p95 * 1e3:.0f} ms over every answer in each half"
+          f"  (baseline 8 clients: {eight.throughput:.1f} tiles/s, p95 {eight.p95 * 1e3:.0f} ms,"
+          f" {eight.statuses}); server memory {before:.0f} MB at the start, {middle:.0f} MB "
+          f"half-way, {after:.0f} MB at the end")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -476,6 +549,7 @@ def main(argv: list[str] | None = None) -> None:
             tiles = tiles_over(app.stored, 14)
             asyncio.run(bench_in_process(app, tiles, samples))
             bench_http(app, tmp / "data", samples, seconds)
+            bench_burst(app, tmp / "data", seconds * 4)
         finally:
             app.close()
         print(f"finished; {load()}")

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     #: replicas; ``off`` caches nothing.
     tile_cache_url: str = ""
     tile_cache_ttl_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    #: Tile renders (uncached tiles, previews, statistics, info) in flight per API process,
+    #: rendering or waiting for a thread; requests beyond it get 503 with Retry-After at once.
+    tile_render_limit: int = Field(default=32, ge=1, le=1024)
     #: Cap on JSON request bodies of the accounts and AOI routes, in bytes.
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     invitation_days: int = Field(default=7, ge=1, le=90)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,6 +70,16 @@ class Metrics:
             "terrascan_http_request_duration_seconds",
             "HTTP request latency by method and route template.",
             ["method", "route"],
+            registry=self.registry,
+        )
+        self.tile_renders = Gauge(
+            "terrascan_tile_renders_in_flight",
+            "Tile renders in flight in this process (rendering or waiting for a thread).",
+            registry=self.registry,
+        )
+        self.tiles_shed = Counter(
+            "terrascan_tile_requests_shed_total",
+            "Tile requests answered 503 because the render limit was reached.",
             registry=self.registry,
         )
 

@@ -37,7 +37,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -126,11 +126,11 @@ Resolver = Callable[..., Awaitable[TileSource]]
 
 
 def resolved(request: Request) -> TileSource:
-    """The object the route's resolver found for this request. Every tile route's first
-    dependency (the cache lookup) runs the resolver and keeps its answer on the request, so the
-    other dependencies read it here: declaring ``Depends(resolver)`` again would make FastAPI
-    validate the resolver's parameters again for each of them (it solves a dependency's own
-    dependencies before looking in its cache).
+    """The object the route's resolver found for this request. The cache lookup (every tile
+    route's dependency after ``shed_load``) runs the resolver and keeps its answer on the
+    request, so the other dependencies read it here: declaring ``Depends(resolver)`` again
+    would make FastAPI validate the resolver's parameters again for each of them (it solves a
+    dependency's own dependencies before looking in its cache).
 
     When the resolver's own parameters fail validation (an id that is no UUID) it does not run;
     FastAPI still runs the other dependencies before answering 422 with the errors it
@@ -596,17 +596,64 @@ class _CacheHit(Exception):
         self.entry = entry
 
 
+class RenderAdmission:
+    """At most ``limit`` renders in flight in this process (rendering, or waiting for one of the
+    thread pool's threads); a request beyond it is answered 503 with ``Retry-After`` at once, so
+    a burst of requests gets quick answers instead of a queue without bound (T8). Used from the
+    event loop's thread only, so plain counters suffice."""
+
+    def __init__(self, limit: int, metrics: Any = None) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.peak = 0
+        self._metrics = metrics
+
+    def refuse_when_full(self) -> None:
+        if self.full():
+            if self._metrics is not None:
+                self._metrics.tiles_shed.inc()
+            raise HTTPException(
+                503, "too many tiles are being rendered; retry shortly", {"Retry-After": "1"}
+            )
+
+    def enter(self) -> None:
+        self.refuse_when_full()
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        if self._metrics is not None:
+            self._metrics.tile_renders.set(self.in_flight)
+
+    def full(self) -> bool:
+        return self.in_flight >= self.limit
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self._metrics is not None:
+            self._metrics.tile_renders.set(self.in_flight)
+
+
+async def shed_load(request: Request) -> None:
+    """Every tile route's first dependency: while every render slot is taken, answer 503 before
+    any other work (token, catalog, cache), so that refusing costs next to nothing when the
+    process is busiest. Cached tiles are refused too then; they are asked again a second
+    later."""
+    admission: RenderAdmission = request.app.state.tile_admission
+    admission.refuse_when_full()
+
+
 def _cache_dependency(resolve: Resolver) -> Callable[..., Any]:
     """Runs after ``resolve`` has authorised the object (org membership, or a live share link),
-    so that a cached response is only ever served to someone allowed the fresh one."""
+    so that a cached response is only ever served to someone allowed the fresh one. A miss
+    takes one of the process's render slots until the route returns."""
 
-    async def lookup(request: Request, source: Annotated[TileSource, Depends(resolve)]) -> None:
+    async def lookup(
+        request: Request, source: Annotated[TileSource, Depends(resolve)]
+    ) -> AsyncIterator[None]:
         request.state.tile_source = source
         _check_request(request)
-        if request.method != "GET":
-            return
         if request.url.path.endswith("tilejson.json"):
-            return  # its tile URLs come from the request's Host header: never shared
+            yield  # its tile URLs come from the request's Host header: never cached
+            return
         query = urlencode(sorted(request.query_params.multi_items()))
         key = cache_key(source.org_id, source.object_id, request.url.path, query)
         request.state.tile_cache_key = key
@@ -614,6 +661,12 @@ def _cache_dependency(resolve: Resolver) -> Callable[..., Any]:
         entry = await run_in_threadpool(cache.get, key) if cache.blocking else cache.get(key)
         if entry is not None:
             raise _CacheHit(entry)
+        admission: RenderAdmission = request.app.state.tile_admission
+        admission.enter()
+        try:
+            yield
+        finally:
+            admission.leave()
 
     return lookup
 
@@ -809,13 +862,15 @@ def _factory(
         for r in factory.router.routes
         if not (isinstance(r, APIRoute) and "POST" in (r.methods or ()))
     ]
-    lookup = Depends(_cache_dependency(resolve))
+    first = (Depends(shed_load), Depends(_cache_dependency(resolve), scope="function"))
     for route in factory.router.routes:  # first, as titiler's add_route_dependencies does
         if isinstance(route, APIRoute):
-            route.dependant.dependencies.insert(
-                0, get_parameterless_sub_dependant(depends=lookup, path=route.path_format)
-            )
-            route.dependencies.append(lookup)
+            for position, depends in enumerate(first):
+                route.dependant.dependencies.insert(
+                    position,
+                    get_parameterless_sub_dependant(depends=depends, path=route.path_format),
+                )
+            route.dependencies.extend(first)
     return factory
 
 
@@ -837,6 +892,9 @@ def mount(
 def install(app: FastAPI, *, prefix: str) -> None:
     """Mount the imagery and result tilers under ``prefix`` and give the app a tile cache."""
     app.state.tile_cache = make_tile_cache(app.state.settings)
+    app.state.tile_admission = RenderAdmission(
+        app.state.settings.tile_render_limit, app.state.metrics
+    )
     _patch_rio_tiler()
     app.state.tile_algorithms = _algorithms()
     for path, resolve, tag, name in (
