@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import morecantile
 import numpy as np
 import rasterio
 from affine import Affine
 from fastapi.testclient import TestClient
+from pyproj import Transformer
 
 from tests.api._accounts import Account
 
@@ -143,3 +145,16 @@ def run_journey(client: TestClient, alice: Account, bob: Account, folder: Path) 
     assert index_job["status"] == "completed", index_job
     assert change_job["status"] == "completed", change_job
     return Journey(client, alice, bob, before, after, ids, index_job, change_job)
+
+
+def expected_tile(tile: morecantile.Tile, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The raster's value under each tile pixel's centre (nearest), and where it is inside."""
+    bounds = morecantile.tms.get("WebMercatorQuad").xy_bounds(tile)
+    res = (bounds.right - bounds.left) / 256
+    cols, rows = np.meshgrid(np.arange(256) + 0.5, np.arange(256) + 0.5)
+    mx, my = bounds.left + cols * res, bounds.top - rows * res
+    ux, uy = Transformer.from_crs("EPSG:3857", CRS, always_xy=True).transform(mx, my)
+    c, r = ~TRANSFORM * (ux, uy)
+    r, c = np.floor(r).astype(int), np.floor(c).astype(int)
+    inside = (r >= 0) & (r < SIZE) & (c >= 0) & (c < SIZE)
+    return values[np.clip(r, 0, SIZE - 1), np.clip(c, 0, SIZE - 1)], inside

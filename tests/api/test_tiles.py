@@ -29,6 +29,7 @@ from tests.api._analysis import (
     SIZE,
     TRANSFORM,
     Journey,
+    expected_tile,
     ndvi,
     run_journey,
     upload,
@@ -58,19 +59,6 @@ def _npy(content: bytes) -> np.ndarray:
     return np.load(io.BytesIO(content))
 
 
-def _expected(tile: morecantile.Tile, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The raster's value under each tile pixel's centre (nearest), and where it is inside."""
-    bounds = TMS.xy_bounds(tile)
-    res = (bounds.right - bounds.left) / 256
-    cols, rows = np.meshgrid(np.arange(256) + 0.5, np.arange(256) + 0.5)
-    mx, my = bounds.left + cols * res, bounds.top - rows * res
-    ux, uy = Transformer.from_crs("EPSG:3857", CRS, always_xy=True).transform(mx, my)
-    c, r = ~TRANSFORM * (ux, uy)
-    r, c = np.floor(r).astype(int), np.floor(c).astype(int)
-    inside = (r >= 0) & (r < SIZE) & (c >= 0) & (c < SIZE)
-    return values[np.clip(r, 0, SIZE - 1), np.clip(c, 0, SIZE - 1)], inside
-
-
 def test_result_tile_pixels_match_the_result_raster(journey: Journey) -> None:
     client, alice, job_id = journey.client, journey.alice, journey.index_job["id"]
     tile = _centre_tile()
@@ -80,7 +68,7 @@ def test_result_tile_pixels_match_the_result_raster(journey: Journey) -> None:
     assert response.headers["cache-control"].startswith("private")
     data = _npy(response.content)
     assert data.shape == (2, 256, 256)  # NDVI and the mask
-    expected, inside = _expected(tile, ndvi(journey.before))
+    expected, inside = expected_tile(tile, ndvi(journey.before))
     valid = data[1] > 0
     assert valid.sum() > 1000 and not (valid & ~inside).any()
     close = np.isclose(data[0][valid], expected[valid], atol=1e-5)
@@ -348,7 +336,7 @@ def test_every_tile_request_checks_sign_in_and_membership_cache_hits_too(
     first = client.get(url, headers=carol.headers)
     assert first.status_code == 200, first.text
     assert first.headers["x-cache"] == "miss"
-    expected, inside = _expected(tile, ndvi(journey.before))
+    expected, inside = expected_tile(tile, ndvi(journey.before))
     data = _npy(first.content)
     valid = data[1] > 0
     assert valid.sum() > 1000 and not (valid & ~inside).any()
