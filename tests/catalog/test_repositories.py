@@ -118,6 +118,22 @@ def test_other_organisations_rows_are_not_found(catalog: Catalog) -> None:
         assert {r.scene_id for r in repo.list(org_id=org_b)} == {f"b-{i}" for i in range(5)}
 
 
+def test_stored_raster_is_the_ready_scenes_key_and_band_names(catalog: Catalog) -> None:
+    org_a, org_b, _ = _seed(catalog, n=3)
+    with catalog.session() as session:
+        repo = ImageryRepository(session)
+        rows = repo.list(org_id=org_a)
+        ready, pending = rows[0], rows[1]
+        ready.status, ready.storage_key = "ready", "imagery/a/scene.tif"
+        ready.bands = {"names": ["red", "nir"]}
+        pending.storage_key = "imagery/a/pending.tif"  # stored but not ready
+        session.flush()
+        assert repo.stored_raster(ready.id, org_id=org_a) == ("imagery/a/scene.tif", ["red", "nir"])
+        for row_id, org in ((ready.id, org_b), (pending.id, org_a), (rows[2].id, org_a)):
+            with pytest.raises(NotFoundError):
+                repo.stored_raster(row_id, org_id=org)
+
+
 def test_aoi_geometry_round_trips_and_is_searchable(catalog: Catalog) -> None:
     with catalog.session() as session:
         users = UserRepository(session)
