@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     auth_rate_limit_window_s: int = Field(default=60, ge=1)
     #: Empty: an in-process sliding window; ``redis://...``: shared by every API replica.
     rate_limit_url: str = ""
+    #: Exports through a share link (no sign-in), per client IP and per link, in a window.
+    public_export_limit_per_ip: int = Field(default=30, ge=1)
+    public_export_limit_per_link: int = Field(default=100, ge=1)
+    public_export_window_s: int = Field(default=600, ge=1)
     #: Tile responses: empty or ``memory`` keeps them in this process; ``redis://...`` (a Redis
     #: of its own with maxmemory and allkeys-lru, not the broker's) shares them between API
     #: replicas; ``off`` caches nothing.

@@ -315,3 +315,36 @@ def test_creation_revocation_and_exports_are_audited(journey: Journey) -> None:
     ]
     assert len(exported) == 1 and exported[0]["details"]["format"] == "csv"
     assert exported[0]["actor_id"] is None and share["token"] not in entries.text
+
+
+def test_shared_exports_are_rate_limited_per_client_and_per_link(journey: Journey) -> None:
+    """Anyone holding a link may export, so exports through links are counted per client IP
+    and per link (429 with Retry-After beyond either); members' own exports are not."""
+    from fastapi.testclient import TestClient
+
+    app = journey.client.app
+    original = app.state.settings  # type: ignore[attr-defined]
+    app.state.settings = original.model_copy(  # type: ignore[attr-defined]
+        update={"public_export_limit_per_ip": 3, "public_export_limit_per_link": 2}
+    )
+    try:
+        job_id = journey.index_job["id"]
+        one, two = _share(journey, job_id), _share(journey, job_id)
+        here = TestClient(app, client=("203.0.113.7", 40000))
+        there = TestClient(app, client=("198.51.100.9", 40000))
+        attempts = [
+            (here, one), (here, one), (here, one),  # the link's limit: 2
+            (here, two),  # this client's limit: 3 counted attempts
+            (there, two), (there, two),  # another client: the second link's limit
+        ]  # fmt: skip
+        answers = [client.get(f"{link['url']}/export?format=csv") for client, link in attempts]
+        assert [a.status_code for a in answers] == [200, 200, 429, 429, 200, 429]
+        for refused in (a for a in answers if a.status_code == 429):
+            assert int(refused.headers["retry-after"]) >= 1
+            assert refused.headers["content-type"].startswith("application/problem+json")
+        own = journey.client.get(
+            f"/api/v1/analysis/results/{job_id}/export?format=csv", headers=journey.alice.headers
+        )
+        assert own.status_code == 200
+    finally:
+        app.state.settings = original  # type: ignore[attr-defined]

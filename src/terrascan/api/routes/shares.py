@@ -24,12 +24,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from terrascan.api.deps import CatalogDep, SessionDep, StoreDep
+from terrascan.api.deps import CatalogDep, SessionDep, SettingsDep, StoreDep
+from terrascan.api.ratelimit import enforce
 from terrascan.api.routes import tiles
 from terrascan.api.routes.analysis import result_job
 from terrascan.api.routes.exports import ExportFormat, Redirect, audit_export, export_response
 from terrascan.api.routes.jobs import JobPublic
-from terrascan.api.security import CommitFirst, OrgContext, client_ip, require
+from terrascan.api.security import CommitFirst, OrgContext, RateLimiterDep, client_ip, require
 from terrascan.catalog.accounts import AuditLogRepository, scope_to_org
 from terrascan.catalog.database import Catalog
 from terrascan.catalog.models import AnalysisJob, ShareLink
@@ -235,9 +236,18 @@ async def export_shared(
     job: SharedJob,
     session: SessionDep,
     store: StoreDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
     format: Annotated[ExportFormat, Query()] = "geotiff",
     redirect: Redirect = False,
 ) -> Response:
+    # anyone holding the link may export, so exports are counted per client and per link
+    # (429 with Retry-After beyond the limits; a Redis limiter is I/O, hence the thread)
+    keys = {
+        f"shared-export:ip:{client_ip(request)}": settings.public_export_limit_per_ip,
+        f"shared-export:link:{link.id}": settings.public_export_limit_per_link,
+    }
+    await run_in_threadpool(enforce, limiter, keys, window_s=settings.public_export_window_s)
     response = await export_response(session, store, job, format, redirect=redirect)
     await run_in_threadpool(  # catalog I/O off the event loop
         audit_export, session, request, job, format, response, actor_id=None, share_id=link.id
