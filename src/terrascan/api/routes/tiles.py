@@ -17,11 +17,17 @@ titiler:
   parentheses and ``;`` only, checked by a tokenizer before numexpr sees it (400 otherwise);
 - output sizes are capped (zoom inside the tile matrix, tile size, preview and statistics size:
   422 beyond the caps);
-- responses are cached per organisation and object (in this process's memory when embedded,
-  in Redis when ``tile_cache_url`` or a Redis broker is configured) and sent ``Cache-Control:
-  private``. The cache is consulted only after the route's source dependency has resolved the
-  object for this caller, so a cached tile is never served to another organisation or through
-  a revoked or expired share link (S2).
+- responses are cached per organisation and object (in this process's memory, or in the
+  Redis ``tile_cache_url`` names) and sent ``Cache-Control: private``. The cache is consulted
+  only after the route's source dependency has resolved the object for this caller, so a
+  cached tile is never served to another organisation or through a revoked or expired share
+  link (S2);
+- at most ``tile_render_limit`` renders are in flight per process; beyond it a tile request is
+  answered 503 with ``Retry-After`` before any other work (T8).
+
+The hot path is kept short (BENCHMARKS.md): one worker-thread call for the caller's checks and
+the object's lookup, titiler's parameter dependencies on the event loop, tile matrix sets kept
+per thread instead of copied per request.
 
 ``mount`` also serves the public share-link tiles (``terrascan.api.routes.shares``) with a
 reduced factory: tiles and tilejson only.
