@@ -376,3 +376,23 @@ def test_tile_matrix_sets_are_kept_per_thread_not_copied_per_request() -> None:
     assert TILE_MATRIX_SETS.list() == morecantile.tms.list()
     with pytest.raises(InvalidIdentifier):
         TILE_MATRIX_SETS.get("NoSuchMatrixSet")
+
+
+def test_band_combinations_by_common_name(journey: Journey) -> None:
+    """False colour (nir, red, green) by band names equals the same bands by number, and its
+    first band holds the scene's NIR values."""
+    client, alice = journey.client, journey.alice
+    tile = _centre_tile()
+    base = f"/api/v1/imagery/{journey.imagery[0]}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}"
+    by_name = client.get(f"{base}.npy?expression=nir;red;green", headers=alice.headers)
+    by_number = client.get(f"{base}.npy?bidx=4&bidx=1&bidx=2", headers=alice.headers)
+    assert by_name.status_code == by_number.status_code == 200, by_name.text
+    named, numbered = _npy(by_name.content), _npy(by_number.content)
+    assert named.shape == (4, 256, 256)  # three bands and the mask
+    np.testing.assert_array_equal(named[:3], numbered[:3])
+    valid = named[3] > 0
+    np.testing.assert_array_equal(valid, numbered[3] > 0)
+    for band, scene_band in ((0, 3), (1, 0), (2, 1)):
+        expected, inside = expected_tile(tile, journey.before[scene_band].astype("float32"))
+        assert valid.sum() > 1000 and not (valid & ~inside).any()
+        assert np.isclose(named[band][valid], expected[valid]).mean() > 0.97
