@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -428,6 +429,27 @@ def test_local_listing_skips_temporary_files(tmp_path: Path) -> None:
     store.put("a/real.tif", b"1")
     (tmp_path / "a" / ".terrascan-tmp-deadbeef").write_bytes(b"half written")
     assert [i.key for i in store.list()] == ["a/real.tif"]
+
+
+def test_local_listing_skips_objects_deleted_while_it_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's clean-up deletes its parts while another thread lists the job's objects: the
+    listing leaves out what vanished instead of failing."""
+    store = LocalStore(tmp_path)
+    for name in ("1", "2", "3"):
+        store.put(f"a/{name}", name.encode())
+    real_scandir = os.scandir
+
+    def scandir_then_delete(path: Any) -> Iterator[os.DirEntry[str]]:
+        entries = list(real_scandir(path))
+        for entry in entries:
+            if entry.name == "2":
+                os.unlink(entry.path)  # between reading the folder and stat-ing its entries
+        return iter(entries)
+
+    monkeypatch.setattr("terrascan.io.storage.os.scandir", scandir_then_delete)
+    assert [i.key for i in store.list("a/")] == ["a/1", "a/3"]
 
 
 def test_local_key_conflicts_with_a_folder_or_file(tmp_path: Path) -> None:

@@ -370,7 +370,10 @@ class LocalStore(ObjectStore):
             if entry.is_dir(follow_symlinks=False):
                 yield from self._walk(Path(entry.path))
             elif entry.is_file(follow_symlinks=False):
-                stat = entry.stat(follow_symlinks=False)
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # deleted while we listed (a job's clean-up): not there any more
                 key = Path(entry.path).relative_to(self.root).as_posix()
                 modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
                 yield ObjectInfo(key=key, size=stat.st_size, modified=modified)
