@@ -139,6 +139,42 @@ class GdalLocation:
         return rasterio.Env(**self.env_kwargs())
 
 
+def forget_remote(path: str) -> bool:
+    """Make GDAL forget what it cached about the remote object ``path`` (``/vsis3/...``).
+
+    GDAL's network file systems remember a failed read: after the object store dropped a
+    connection, the object stays "does not exist" or truncated for this process until the
+    cache is cleared, so a store that recovers would not be read again. rasterio wraps no
+    function for it; this calls GDAL's ``VSICurlPartialClearCache`` in the library rasterio
+    loaded. Returns whether it could."""
+    function = _gdal_function("VSICurlPartialClearCache")
+    if function is None:
+        return False
+    function(path.encode())
+    return True
+
+
+def _gdal_function(name: str) -> Any:
+    import ctypes
+    import ctypes.util
+
+    import rasterio  # GDAL loads late, after terrascan's defaults
+
+    package = Path(rasterio.__file__).parent
+    candidates = sorted(package.parent.glob("rasterio.libs/libgdal*.so*"))  # the wheel's copy
+    candidates += [Path(found)] if (found := ctypes.util.find_library("gdal")) else []
+    for candidate in candidates:
+        try:
+            library = ctypes.CDLL(str(candidate))  # already loaded: the same handle
+            function = getattr(library, name)
+        except (OSError, AttributeError):
+            continue
+        function.argtypes = [ctypes.c_char_p]
+        function.restype = None
+        return function
+    return None
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """Bytes by key. Implemented by :class:`LocalStore` and :class:`S3Store`."""

@@ -59,6 +59,7 @@ from morecantile.defaults import TileMatrixSets
 from morecantile.defaults import tms as morecantile_tms
 from morecantile.errors import MorecantileError
 from rasterio._err import CPLE_AppDefinedError
+from rasterio.errors import RasterioIOError
 from rio_tiler.errors import (
     InvalidBandName,
     InvalidExpression,
@@ -77,6 +78,7 @@ from terrascan.catalog.database import Catalog
 from terrascan.catalog.repositories import ImageryRepository
 from terrascan.core.indices import INDICES, IndexDefinition
 from terrascan.errors import ConfigurationError
+from terrascan.io.storage import forget_remote
 from terrascan.settings import Settings
 
 __all__ = [
@@ -102,6 +104,8 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_EXPRESSIONS = 8
 #: Bytes of responses kept by the in-memory cache.
 CACHE_BYTES = 64 * 1024 * 1024
+#: Seconds a client is asked to wait when the object store did not answer a tile's read.
+STORE_RETRY_AFTER_S = 5
 #: Largest response either cache keeps (bigger ones are served, not cached).
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
 
@@ -677,6 +681,14 @@ def _cache_dependency(resolve: Resolver) -> Callable[..., Any]:
     return lookup
 
 
+def _forget(source: TileSource) -> None:
+    """GDAL's cache of ``source`` cleared, in its environment (the store's endpoint)."""
+    import rasterio
+
+    with rasterio.Env(**source.env):
+        forget_remote(source.path)
+
+
 _BAD_REQUEST = (InvalidBandName, InvalidExpression, MissingBands)
 
 
@@ -708,6 +720,16 @@ class TileRoute(APIRoute):
                 if not str(exc).startswith("PROJ:"):  # storage and read failures stay 5xx
                     raise
                 response = problem(request, 400, "coordinates outside what the CRS can transform")
+            except RasterioIOError as exc:
+                source = resolved(request)
+                if not source.path.startswith("/vsi"):
+                    raise  # a local file that cannot be read is the server's fault
+                # the object store did not answer (after GDAL's own retries): T9. GDAL would
+                # remember the failure; forget it, so the next request reads the store again
+                logger.warning("tile read from the object store failed: %s", str(exc)[:200])
+                await run_in_threadpool(_forget, source)
+                response = problem(request, 503, "the object store did not answer; retry shortly")
+                response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
             else:
                 key = getattr(request.state, "tile_cache_key", None)
                 if key is not None and response.status_code == 200 and hasattr(response, "body"):
