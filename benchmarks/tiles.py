@@ -41,6 +41,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,19 @@ class Load:
         self.statuses = statuses or {}
 
 
+@dataclass(frozen=True)
+class LoadRun:
+    """``clients`` connections asking for ``paths`` in turn for ``seconds``; answers other than
+    ``accept`` are failures."""
+
+    base: str
+    paths: list[str]
+    headers: dict[str, str]
+    clients: int
+    seconds: float
+    accept: tuple[str, ...] = ("200",)
+
+
 def load_test(
     base: str,
     paths: list[str],
@@ -289,63 +303,48 @@ def load_test(
     seconds: float,
     accept: tuple[str, ...] = ("200",),
 ) -> Load:
-    """``clients`` connections asking for ``paths`` in turn for ``seconds``: wrk (one thread
-    per connection), or, where wrk is not installed, Python threads with one ``httpx.Client``
-    each (a heavier client: it competes with the server for the same 2 cores)."""
-    if shutil.which("wrk"):
-        return _wrk(base, paths, headers, clients, seconds, accept)
-    return _threads(base, paths, headers, clients, seconds, accept)
+    """A :class:`LoadRun` with wrk (one thread per connection, 8 at most), or, where wrk is not
+    installed, Python threads with one ``httpx.Client`` each (a heavier client: it competes
+    with the server for the same 2 cores)."""
+    run = LoadRun(base, paths, headers, clients, seconds, accept)
+    return _wrk(run) if shutil.which("wrk") else _threads(run)
 
 
 def load_tool() -> str:
     return "wrk" if shutil.which("wrk") else "Python threads and httpx (wrk is not installed)"
 
 
-def _wrk(
-    base: str,
-    paths: list[str],
-    headers: dict[str, str],
-    clients: int,
-    seconds: float,
-    accept: tuple[str, ...],
-) -> Load:
+def _wrk(run: LoadRun) -> Load:
     import json
 
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
-        listing.write("\n".join(paths) + "\n")
+        listing.write("\n".join(run.paths) + "\n")
         listing.flush()
-        options = [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
-        command = ["wrk", "-t", str(min(clients, 8)), "-c", str(clients), "-d", f"{seconds:.0f}s",
-                   "--timeout", "30s", "-s", str(WRK_SCRIPT), *options, base, "--",
-                   listing.name]  # fmt: skip
+        options = [a for k, v in run.headers.items() for a in ("-H", f"{k}: {v}")]
+        command = ["wrk", "-t", str(min(run.clients, 8)), "-c", str(run.clients),
+                   "-d", f"{run.seconds:.0f}s", "--timeout", "30s", "-s", str(WRK_SCRIPT),
+                   *options, run.base, "--", listing.name]  # fmt: skip
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     statuses = {str(k): int(v) for k, v in result["statuses"].items()}
-    if result["socket_errors"] or set(statuses) - set(accept):
+    if result["socket_errors"] or set(statuses) - set(run.accept):
         raise RuntimeError(f"wrk saw failed requests: {result}")
     throughput = result["requests"] / (result["duration_us"] / 1e6)
     return Load(throughput, result["p50_us"] / 1e6, result["p95_us"] / 1e6, statuses)
 
 
-def _threads(
-    base: str,
-    paths: list[str],
-    headers: dict[str, str],
-    clients: int,
-    seconds: float,
-    accept: tuple[str, ...],
-) -> Load:
+def _threads(run: LoadRun) -> Load:
     import httpx
 
     latencies: list[float] = []
     lock = threading.Lock()
-    source = iter(paths * 100_000)
-    deadline = time.monotonic() + seconds
+    source = iter(run.paths * 100_000)
+    deadline = time.monotonic() + run.seconds
     errors: list[str] = []
     statuses: dict[str, int] = {}
 
     def client() -> None:
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        with httpx.Client(base_url=run.base, headers=run.headers, timeout=30) as http:
             while time.monotonic() < deadline:
                 with lock:
                     path = next(source, None)
@@ -358,11 +357,11 @@ def _threads(
                 with lock:
                     latencies.append(elapsed)
                     statuses[status] = statuses.get(status, 0) + 1
-                    if status not in accept:
+                    if status not in run.accept:
                         errors.append(f"{status} {path}")
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client) for _ in range(run.clients)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -21,44 +21,21 @@ from terrascan.catalog.models import AnalysisJob
 from terrascan.io.storage import S3Store
 from tests.api._accounts import account_settings, open_client, signup
 from tests.api._analysis import Journey, ndvi, run_journey
-from tests.conftest import service_missing
-from tests.io.conftest import MotoS3
+from tests.io.conftest import MotoS3, running_moto, with_bucket
 
 pytestmark = pytest.mark.s3
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        service_missing(f"moto[server] is not installed: {exc}")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    try:
-        server.start()
-        host, port = server.get_host_and_port()
-        s3 = MotoS3(endpoint_url=f"http://{host}:{port}", bucket="terrascan-exports")
-        s3.client().create_bucket(Bucket=s3.bucket)
-    except Exception as exc:
-        server.stop()
-        service_missing(f"moto S3 server could not be started: {exc!r}")
-    try:
-        yield s3
-    finally:
-        server.stop()
+def moto() -> Iterator[MotoS3]:
+    with running_moto() as (host, port):
+        yield with_bucket(f"http://{host}:{port}", "terrascan-exports")
 
 
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory: pytest.TempPathFactory, moto: MotoS3) -> Iterator[Journey]:
     root = Path(tmp_path_factory.mktemp("exports-s3"))
-    settings = account_settings(
-        root,
-        storage_url=f"s3://{moto.bucket}/run-{uuid.uuid4().hex[:8]}",
-        s3_endpoint_url=moto.endpoint_url,
-        s3_region=moto.region,
-        s3_access_key_id=moto.access_key_id,
-        s3_secret_access_key=moto.secret_access_key,
-    )
+    settings = account_settings(root, **moto.app_settings())
     with open_client(settings) as client:
         assert isinstance(client.app.state.store, S3Store)  # type: ignore[attr-defined]
         alice = signup(client, "alice@example.org")

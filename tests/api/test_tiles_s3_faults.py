@@ -8,7 +8,6 @@ import contextlib
 import socket
 import struct
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,7 @@ from pyproj import Transformer
 from terrascan.io.storage import S3Store
 from tests.api._accounts import account_settings, open_client, signup
 from tests.api._analysis import CRS, SIZE, TRANSFORM, scene, upload, write_scene
-from tests.conftest import service_missing
-from tests.io.conftest import MotoS3
+from tests.io.conftest import MotoS3, running_moto, with_bucket
 
 pytestmark = pytest.mark.s3
 
@@ -68,26 +66,13 @@ class Switch:
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MotoS3, Switch]]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        service_missing(f"moto[server] is not installed: {exc}")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    try:
-        server.start()
-        host, port = server.get_host_and_port()
-        switch = Switch((host, port))
-        moto = MotoS3(endpoint_url=f"http://127.0.0.1:{switch.port}", bucket="terrascan-faults")
-        moto.client().create_bucket(Bucket=moto.bucket)
-    except Exception as exc:
-        server.stop()
-        service_missing(f"moto S3 server could not be started: {exc!r}")
-    try:
-        yield moto, switch
-    finally:
-        switch.close()
-        server.stop()
+def s3() -> Iterator[tuple[MotoS3, Switch]]:
+    with running_moto() as upstream:
+        switch = Switch(upstream)
+        try:
+            yield with_bucket(f"http://127.0.0.1:{switch.port}", "terrascan-faults"), switch
+        finally:
+            switch.close()
 
 
 def _tile_url(imagery_id: str) -> str:
@@ -101,15 +86,7 @@ def test_tiles_answer_503_while_the_store_resets_and_recover(
     s3: tuple[MotoS3, Switch], tmp_path: Path
 ) -> None:
     moto, switch = s3
-    settings = account_settings(
-        tmp_path,
-        storage_url=f"s3://{moto.bucket}/run-{uuid.uuid4().hex[:8]}",
-        s3_endpoint_url=moto.endpoint_url,
-        s3_region=moto.region,
-        s3_access_key_id=moto.access_key_id,
-        s3_secret_access_key=moto.secret_access_key,
-        tile_cache_url="off",
-    )
+    settings = account_settings(tmp_path, **moto.app_settings(), tile_cache_url="off")
     with open_client(settings) as client:
         assert isinstance(client.app.state.store, S3Store)  # type: ignore[attr-defined]
         alice = signup(client, "alice@example.org")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,16 @@ class MotoS3:
             aws_secret_access_key=self.secret_access_key,
         )
 
+    def app_settings(self) -> dict[str, Any]:
+        """The ``Settings`` fields that keep an app's objects in this bucket (a fresh prefix)."""
+        return {
+            "storage_url": f"s3://{self.bucket}/run-{uuid.uuid4().hex[:8]}",
+            "s3_endpoint_url": self.endpoint_url,
+            "s3_region": self.region,
+            "s3_access_key_id": self.access_key_id,
+            "s3_secret_access_key": self.secret_access_key,
+        }
+
     def store(self, prefix: str = "", **options: Any) -> S3Store:
         settings: dict[str, Any] = {
             "endpoint_url": self.endpoint_url,
@@ -54,9 +65,9 @@ class MotoS3:
         return S3Store(self.bucket, prefix, **(settings | options))
 
 
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3]:
-    """moto's S3 in server mode on 127.0.0.1 (a free port), with one bucket; stopped at the end."""
+@contextmanager
+def running_moto() -> Iterator[tuple[str, int]]:
+    """moto's S3 in server mode on 127.0.0.1 (a free port): its host and port; stopped after."""
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as exc:  # moto[server] is a dev dependency
@@ -65,15 +76,26 @@ def moto_s3() -> Iterator[MotoS3]:
     try:
         server.start()
         host, port = server.get_host_and_port()
-        s3 = MotoS3(endpoint_url=f"http://{host}:{port}", bucket="terrascan-test")
-        s3.client().create_bucket(Bucket=s3.bucket)
     except Exception as exc:
         server.stop()
         service_missing(f"moto S3 server could not be started: {exc!r}")
     try:
-        yield s3
+        yield host, port
     finally:
         server.stop()
+
+
+def with_bucket(endpoint_url: str, bucket: str) -> MotoS3:
+    s3 = MotoS3(endpoint_url=endpoint_url, bucket=bucket)
+    s3.client().create_bucket(Bucket=s3.bucket)
+    return s3
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 in server mode on 127.0.0.1 (a free port), with one bucket; stopped at the end."""
+    with running_moto() as (host, port):
+        yield with_bucket(f"http://{host}:{port}", "terrascan-test")
 
 
 @pytest.fixture(
