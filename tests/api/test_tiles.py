@@ -396,3 +396,40 @@ def test_band_combinations_by_common_name(journey: Journey) -> None:
         expected, inside = expected_tile(tile, journey.before[scene_band].astype("float32"))
         assert valid.sum() > 1000 and not (valid & ~inside).any()
         assert np.isclose(named[band][valid], expected[valid]).mean() > 0.97
+
+
+@pytest.mark.parametrize("nodata", ["-inf", "inf", "1e40", "70000", "-1"])
+def test_nodata_the_raster_cannot_hold_is_refused(journey: Journey, nodata: str) -> None:
+    """``nodata=`` beyond what the raster's type (uint16 here) can hold is the request's fault:
+    4xx on every reading route, never a 500 (found by schemathesis)."""
+    client, alice = journey.client, journey.alice
+    tile = _centre_tile()
+    base = f"/api/v1/imagery/{journey.imagery[0]}"
+    for route in ("statistics", f"tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png",
+                  "preview.png"):  # fmt: skip
+        response = client.get(f"{base}/{route}?nodata={nodata}", headers=alice.headers)
+        assert 400 <= response.status_code < 500, (route, response.status_code, response.text)
+
+
+def test_nodata_beyond_float32_on_a_float_result_is_refused(journey: Journey) -> None:
+    url = f"/api/v1/analysis/results/{journey.index_job['id']}/statistics"
+    refused = journey.client.get(f"{url}?nodata=1e40", headers=journey.alice.headers)
+    assert refused.status_code == 400, refused.text
+    fine = journey.client.get(f"{url}?nodata=-9999", headers=journey.alice.headers)
+    assert fine.status_code == 200, fine.text
+
+
+@pytest.mark.parametrize("query", ["maxzoom=1000", "minzoom=-3", "minzoom=0&maxzoom=25"])
+def test_zoom_ranges_beyond_the_tile_matrix_set_are_422(journey: Journey, query: str) -> None:
+    """titiler would compute tile limits at zooms whose scales overflow (a 500, found by
+    schemathesis); the tile matrix set's own levels are the range."""
+    base = f"/api/v1/imagery/{journey.imagery[0]}"
+    for route in ("tiles/WebMercatorQuad", "WebMercatorQuad/tilejson.json"):
+        response = journey.client.get(f"{base}/{route}?{query}", headers=journey.alice.headers)
+        assert response.status_code == 422, (route, response.text)
+    within = journey.client.get(
+        f"{base}/tiles/WebMercatorQuad?minzoom=10&maxzoom=16", headers=journey.alice.headers
+    )
+    assert within.status_code == 200, within.text
+    limits = within.json()["tileMatrixSetLimits"]
+    assert {int(limit["tileMatrix"]) for limit in limits} == set(range(10, 17))

@@ -202,9 +202,10 @@ def _located(
 
 
 class CogReader(Reader):
-    """rio-tiler's Reader opening the dataset with the GTiff driver only, giving images a
-    finite fill value: float results store NaN as nodata, and a NaN fill value cannot be cast
-    to a PNG's integers (numpy warns; the masked pixels are transparent either way)."""
+    """rio-tiler's Reader opening the dataset with the GTiff driver only, refusing ``nodata``
+    values the raster's type cannot hold (400; numpy would fail on them as a 500), and giving
+    images a finite fill value: float results store NaN as nodata, and a NaN fill value cannot
+    be cast to a PNG's integers (numpy warns; the masked pixels are transparent either way)."""
 
     def __attrs_post_init__(self) -> None:
         import rasterio
@@ -214,16 +215,39 @@ class CogReader(Reader):
         super().__attrs_post_init__()  # type: ignore[no-untyped-call]
 
     def tile(self, *args: Any, **kwargs: Any) -> ImageData:
+        self._check_nodata(kwargs)
         return _finite_fill(super().tile(*args, **kwargs))
 
     def part(self, *args: Any, **kwargs: Any) -> ImageData:
+        self._check_nodata(kwargs)
         return _finite_fill(super().part(*args, **kwargs))
 
     def preview(self, *args: Any, **kwargs: Any) -> ImageData:
+        self._check_nodata(kwargs)
         return _finite_fill(super().preview(*args, **kwargs))
 
     def feature(self, *args: Any, **kwargs: Any) -> ImageData:
+        self._check_nodata(kwargs)
         return _finite_fill(super().feature(*args, **kwargs))
+
+    def point(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_nodata(kwargs)
+        return super().point(*args, **kwargs)
+
+    def _check_nodata(self, options: dict[str, Any]) -> None:
+        """ValueError (400 from the tile routes) for a ``nodata`` the bands' type cannot hold."""
+        if options.get("nodata") is None:
+            return
+        value = float(options["nodata"])
+        assert self.dataset is not None  # opened in __attrs_post_init__
+        dtype = np.dtype(self.dataset.dtypes[0])
+        if np.issubdtype(dtype, np.integer):
+            limits = np.iinfo(dtype)
+            fits = math.isfinite(value) and limits.min <= value <= limits.max
+        else:
+            fits = not math.isfinite(value) or abs(value) <= float(np.finfo(dtype).max)
+        if not fits:
+            raise ValueError(f"nodata {value} does not fit this raster's {dtype} values")
 
 
 def _finite_fill(image: ImageData) -> ImageData:
@@ -462,6 +486,7 @@ def _check_request(request: Request) -> None:
                 continue  # titiler's own validation answers
             if value > cap:
                 raise HTTPException(422, f"{name} is capped at {cap}")
+    _check_zoom_range(request)
     if "z" in request.path_params:
         import morecantile
 
@@ -476,6 +501,25 @@ def _check_request(request: Request) -> None:
         matrix = tms.matrix(z)
         if not (0 <= x < matrix.matrixWidth and 0 <= y < matrix.matrixHeight):
             raise HTTPException(422, "x or y is outside the tile matrix")
+
+
+def _check_zoom_range(request: Request) -> None:
+    """``minzoom``/``maxzoom`` (tilejson, tileset metadata) within the tile matrix set's zoom
+    levels: beyond them titiler computes limits at zooms whose scales overflow (a 500)."""
+    names = [n for n in ("minzoom", "maxzoom") if n in request.query_params]
+    if not names:
+        return
+    try:
+        tms = TILE_MATRIX_SETS.get(request.path_params.get("tileMatrixSetId", "WebMercatorQuad"))
+    except MorecantileError:
+        return  # titiler's own validation answers
+    for name in names:
+        try:
+            zoom = int(request.query_params[name])
+        except ValueError:
+            continue  # titiler's own validation answers
+        if not tms.minzoom <= zoom <= tms.maxzoom:
+            raise HTTPException(422, f"{name} must be within {tms.minzoom}..{tms.maxzoom}")
 
 
 #: A cached response: body, media type, content headers.
