@@ -91,7 +91,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     import socket
 

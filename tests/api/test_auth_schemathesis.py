@@ -15,11 +15,9 @@ from typing import Any
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis.generation import GenerationMode  # noqa: E402
 
 from tests.api._accounts import SQUARE, Account, account_settings, make_team, open_client, signup  # noqa: E402
+from tests.api._fuzz import fuzz_each  # noqa: E402
 
 ROUTES = r"^/api/v1/(auth|users|orgs|invitations|aois)"
 pytestmark = pytest.mark.slow
@@ -77,22 +75,5 @@ def test_no_server_errors(_world: tuple[Any, Credentials], mode: str) -> None:
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app).include(path_regex=ROUTES)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
-    for operation in operations:
-        strategy = operation.as_strategy(generation_mode=GenerationMode(mode))
-
-        @given(case=strategy)
-        @settings(
-            max_examples=10,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        def fuzz(case: Any) -> None:
-            _check(case, credentials)
-
-        try:
-            fuzz()
-        except Unsatisfiable:  # nothing in this operation can be made invalid
-            assert mode == "negative", operation.label
+    failures = fuzz_each(operations, mode, 10, lambda case: _check(case, credentials))
+    assert not failures, "\n\n".join(failures)

@@ -165,14 +165,18 @@ def test_job_list_filters_apply_to_the_query_not_the_page(setup: Setup) -> None:
     assert set(seen) == completed_sleeps
 
 
-def test_the_stream_closes_when_its_token_expires(setup: Setup) -> None:
+def _short_lived_token(setup: Setup) -> str:
+    """An access token of alice's sign-in session with two seconds left to live."""
     from datetime import UTC, datetime, timedelta
 
     tokens = setup.client.app.state.tokens  # type: ignore[attr-defined]
     claims = tokens.decode_access(setup.alice.access)
-    # a token with two seconds left to live
     issued = datetime.now(UTC) - tokens.access_ttl + timedelta(seconds=2)
-    short = tokens.issue_access(claims.user_id, claims.session_id, now=issued)
+    return str(tokens.issue_access(claims.user_id, claims.session_id, now=issued))
+
+
+def test_the_stream_closes_when_its_token_expires(setup: Setup) -> None:
+    short = _short_lived_token(setup)
     job_id = _sleep_job(setup, seconds=8, steps=40)
     frame = json.dumps({"type": "auth", "access_token": short})
     events, code = _follow(setup.client, job_id, frame)
@@ -182,12 +186,7 @@ def test_the_stream_closes_when_its_token_expires(setup: Setup) -> None:
 
 
 def test_the_event_stream_ends_when_its_token_expires(setup: Setup) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    tokens = setup.client.app.state.tokens  # type: ignore[attr-defined]
-    claims = tokens.decode_access(setup.alice.access)
-    issued = datetime.now(UTC) - tokens.access_ttl + timedelta(seconds=2)
-    short = tokens.issue_access(claims.user_id, claims.session_id, now=issued)
+    short = _short_lived_token(setup)
     job_id = _sleep_job(setup, seconds=8, steps=40)
     statuses = []
     with setup.client.stream(

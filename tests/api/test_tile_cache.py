@@ -35,22 +35,9 @@ def _redis(url: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> str:
-    import socket
-
-    from tests.conftest import REDIS_URL, service_missing
-
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
-    except OSError:
-        service_missing("Redis not reachable on 127.0.0.1:6379 (scripts/services.sh starts it)")
-    return REDIS_URL
-
-
-@pytest.fixture(scope="module")
-def journey(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Iterator[Journey]:
+def journey(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Journey]:
     root = Path(tmp_path_factory.mktemp("tile-cache"))
-    settings = account_settings(root, tile_cache_url=redis_server, tile_cache_ttl_s=TTL_S)
+    settings = account_settings(root, tile_cache_url=redis_url, tile_cache_ttl_s=TTL_S)
     with open_client(settings) as client:
         assert isinstance(client.app.state.tile_cache, RedisTileCache)  # type: ignore[attr-defined]
         alice = signup(client, "alice@example.org")
@@ -58,7 +45,7 @@ def journey(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Iter
         j = run_journey(client, alice, bob, root)
         yield j
         for job in (j.index_job, j.change_job):  # leave the shared Redis as we found it
-            db = _redis(redis_server)
+            db = _redis(redis_url)
             for key in db.scan_iter(match=f"terrascan:tile:*:{job['id']}:*"):
                 db.delete(key)
 
@@ -75,7 +62,7 @@ def _url(job_id: str, tile: morecantile.Tile, suffix: str = ".npy") -> str:
 
 
 def test_second_request_is_a_redis_hit_with_the_fresh_bytes(
-    journey: Journey, redis_server: str
+    journey: Journey, redis_url: str
 ) -> None:
     client, alice, job_id = journey.client, journey.alice, journey.index_job["id"]
     url = _url(job_id, _tile())
@@ -89,7 +76,7 @@ def test_second_request_is_a_redis_hit_with_the_fresh_bytes(
     assert second.headers["cache-control"].startswith("private")
 
     # the entry is in Redis under the organisation and the object, with a TTL
-    db = _redis(redis_server)
+    db = _redis(redis_url)
     keys = list(db.scan_iter(match=f"terrascan:tile:{alice.personal_org}:{job_id}:*"))
     assert len(keys) == 1
     assert 0 < db.ttl(keys[0]) <= TTL_S
@@ -155,8 +142,8 @@ def test_tiles_are_served_when_redis_is_unreachable(tmp_path: Path) -> None:
     assert responses[0].content == responses[1].content
 
 
-def test_redis_entries_have_a_size_cap_and_round_trip(redis_server: str) -> None:
-    cache = RedisTileCache.from_url(redis_server, ttl_s=30)
+def test_redis_entries_have_a_size_cap_and_round_trip(redis_url: str) -> None:
+    cache = RedisTileCache.from_url(redis_url, ttl_s=30)
     cache.max_entry_bytes = 1000
     key = f"test-{uuid.uuid4()}:{uuid.uuid4()}:digest"
     body = np.random.default_rng(0).bytes(1000)
@@ -169,21 +156,21 @@ def test_redis_entries_have_a_size_cap_and_round_trip(redis_server: str) -> None
     big = f"test-{uuid.uuid4()}:{uuid.uuid4()}:digest"
     cache.put(big, body + b"x", "application/x-binary", {})
     assert cache.get(big) is None
-    _redis(redis_server).set(RedisTileCache.PREFIX + big, b"\xff\xff")  # not an entry of ours
+    _redis(redis_url).set(RedisTileCache.PREFIX + big, b"\xff\xff")  # not an entry of ours
     assert cache.get(big) is None
-    _redis(redis_server).delete(RedisTileCache.PREFIX + key, RedisTileCache.PREFIX + big)
+    _redis(redis_url).delete(RedisTileCache.PREFIX + key, RedisTileCache.PREFIX + big)
 
 
-def test_which_cache_the_settings_choose(tmp_path: Path, redis_server: str) -> None:
+def test_which_cache_the_settings_choose(tmp_path: Path, redis_url: str) -> None:
     embedded = Settings(data_dir=tmp_path, mode="embedded")
     assert isinstance(make_tile_cache(embedded), TileCache)
-    explicit = Settings(data_dir=tmp_path, mode="embedded", tile_cache_url=redis_server)
+    explicit = Settings(data_dir=tmp_path, mode="embedded", tile_cache_url=redis_url)
     assert isinstance(make_tile_cache(explicit), RedisTileCache)
     # never the broker's Redis by default: a broker must not evict, a cache must
-    production = Settings(data_dir=tmp_path, mode="production", broker_url=redis_server)
+    production = Settings(data_dir=tmp_path, mode="production", broker_url=redis_url)
     assert isinstance(make_tile_cache(production), TileCache)
     forced = Settings(
-        data_dir=tmp_path, mode="production", broker_url=redis_server, tile_cache_url="memory"
+        data_dir=tmp_path, mode="production", broker_url=redis_url, tile_cache_url="memory"
     )
     assert isinstance(make_tile_cache(forced), TileCache)
     with pytest.raises(Exception, match="TILE_CACHE_URL"):
